@@ -1,0 +1,21 @@
+"""Errors that map to exit codes.
+
+Bad input (a suite, a model, a results file) must end in ONE line that names the file,
+the field or input, and what to do, with exit code 2. Raising ``InputError`` anywhere
+below the CLI gets exactly that; anything else is a harness bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # run: a case failed; compare: a regression
+EXIT_INPUT = 2
+EXIT_INCONCLUSIVE = 3
+EXIT_INTERRUPTED = 130
+
+
+class InputError(Exception):
+    """Bad user input; the message is the whole one-line explanation."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))

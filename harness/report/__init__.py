@@ -1,0 +1,1 @@
+"""Report renderers: HTML, Markdown and terminal, from results files only."""

@@ -1,0 +1,184 @@
+"""Runtimes: Python environments that each hold one onnxruntime build.
+
+onnxruntime, onnxruntime-gpu, onnxruntime-openvino and onnxruntime-directml all install the
+module ``onnxruntime``; the last one installed wins. Measuring OpenVINO against CPU in one
+venv would measure one build twice, so each target runs in an interpreter whose environment
+holds its own build: the harness's own for plain onnxruntime, a managed venv under the
+cache folder for the others (created on first use, reused after), or one the user names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .targets import Target
+
+PROBE = r"""
+import json, sys
+info = {"python": sys.executable, "python_version": sys.version.split()[0]}
+try:
+    import numpy
+    info["numpy_version"] = numpy.__version__
+except Exception as exc:
+    info["error"] = f"numpy does not import: {exc}"
+try:
+    import onnxruntime as ort
+    info["onnxruntime_version"] = ort.__version__
+    info["available_providers"] = ort.get_available_providers()
+    info["device"] = ort.get_device()
+    info["build_info"] = getattr(ort.capi._pybind_state, "get_build_info", lambda: "")()
+    try:
+        from importlib.metadata import distributions
+        info["onnxruntime_packages"] = sorted({d.metadata["Name"] for d in distributions()
+                                               if (d.metadata["Name"] or "").lower().startswith("onnxruntime")})
+    except Exception:
+        info["onnxruntime_packages"] = []
+except Exception as exc:
+    info["error"] = f"onnxruntime does not import: {exc}"
+print(json.dumps(info))
+"""
+
+
+class RuntimeUnavailable(Exception):
+    """This target's runtime cannot be had here; the message is the reason shown to users."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    python: str
+    package: str
+    managed: bool
+    info: dict  # what PROBE printed
+
+    @property
+    def onnxruntime_version(self) -> str | None:
+        return self.info.get("onnxruntime_version")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "onnx-harness")
+
+
+def runtimes_dir() -> Path:
+    return cache_dir() / "runtimes"
+
+
+def runtime_name(package: str, version: str | None) -> str:
+    return f"{package}-{version or 'latest'}"
+
+
+def probe(python: str, timeout: float = 120) -> dict:
+    try:
+        proc = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"error": f"cannot start {python}: {exc}"}
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"{python} failed: {last}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _own_environment_fits(target: Target) -> bool:
+    if target.python or target.package != "onnxruntime":
+        return False
+    if target.version is None:
+        return True
+    import onnxruntime
+
+    return onnxruntime.__version__ == target.version
+
+
+def ensure_runtime(target: Target, say: Callable[[str], None] = lambda _: None) -> Runtime:
+    """The runtime for a target, creating a managed one on first use. Raises RuntimeUnavailable."""
+    problem = target.platform_problem()
+    if problem:
+        raise RuntimeUnavailable(problem)
+    if target.python:
+        python = shutil.which(target.python) or target.python
+        if not Path(python).exists():
+            raise RuntimeUnavailable(f"runtime.python {target.python} does not exist")
+        return _checked(Runtime(python, target.package, False, probe(python)))
+    if _own_environment_fits(target):
+        return _checked(Runtime(sys.executable, target.package, False, probe(sys.executable)))
+    return _checked(create_runtime(target.package, target.version, say))
+
+
+def _checked(runtime: Runtime) -> Runtime:
+    if "error" in runtime.info:
+        raise RuntimeUnavailable(runtime.info["error"])
+    return runtime
+
+
+def create_runtime(package: str, version: str | None, say: Callable[[str], None] = lambda _: None,
+                   force: bool = False) -> Runtime:
+    """Create (or reuse) the managed venv holding ``package[==version]`` and numpy."""
+    folder = runtimes_dir() / runtime_name(package, version)
+    marker = folder / "runtime.json"
+    python = str(folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
+    if marker.exists() and not force:
+        info = json.loads(marker.read_text())
+        if Path(python).exists():
+            say(f"runtime {folder.name}: reusing {folder}")
+            return Runtime(python, package, True, info)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    say(f"runtime {folder.name}: creating venv in {folder} (first use; reused afterwards)")
+    _step([sys.executable, "-m", "venv", str(folder)], say, "venv creation")
+    requirement = f"{package}=={version}" if version else package
+    say(f"runtime {folder.name}: pip install {requirement} numpy")
+    try:
+        _step([python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
+               requirement, "numpy"], say, f"pip install {requirement}")
+    except RuntimeUnavailable:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    info = probe(python)
+    if "error" in info:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise RuntimeUnavailable(info["error"])
+    info["requirement"] = requirement
+    marker.write_text(json.dumps(info, indent=2))
+    say(f"runtime {folder.name}: ready (onnxruntime {info.get('onnxruntime_version')}, "
+        f"providers {', '.join(info.get('available_providers', []))})")
+    return Runtime(python, package, True, info)
+
+
+def _step(command: list[str], say: Callable[[str], None], what: str) -> None:
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip()
+        if line:
+            tail = (tail + [line])[-20:]
+            if line.startswith(("Collecting", "Downloading", "Installing", "Successfully")):
+                say("  " + line)
+    if proc.wait() != 0:
+        errors = [l for l in tail if "ERROR" in l or "error" in l.lower()] or tail or ["no output"]
+        raise RuntimeUnavailable(f"{what} failed: {errors[-1].strip()}")
+
+
+def list_runtimes() -> list[dict]:
+    out = []
+    if runtimes_dir().exists():
+        for folder in sorted(runtimes_dir().iterdir()):
+            marker = folder / "runtime.json"
+            info = json.loads(marker.read_text()) if marker.exists() else {"error": "incomplete (no runtime.json)"}
+            out.append({"name": folder.name, "path": str(folder), **info})
+    return out
+
+
+def remove_runtime(name: str) -> bool:
+    folder = runtimes_dir() / name
+    if folder.parent != runtimes_dir() or not folder.exists():
+        return False
+    shutil.rmtree(folder)
+    return True

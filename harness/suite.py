@@ -1,0 +1,376 @@
+"""The suite file format: a pydantic schema, and YAML loading whose errors point at a line.
+
+Every model here forbids unknown keys, so a typo such as ``warmpu:`` is an error rather
+than a silently ignored setting that makes two runs measure different things.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import InputError
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
+AXES = ("model", "variant", "target")
+Scalar = int | float | str | bool
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class InputSpec(Strict):
+    """How to feed one graph input. Anything left out is read from the graph."""
+
+    shape: list[int | str] | None = Field(
+        None, description="Concrete shape; a string entry names a matrix parameter, e.g. [batch, 3, 224, 224]."
+    )
+    range: tuple[float, float] | None = Field(
+        None, description="[low, high): integers are drawn in it (token ids, class indices); floats uniformly."
+    )
+    value: float | int | bool | None = Field(None, description="Fill the whole input with this value (e.g. an attention mask of 1).")
+
+    @model_validator(mode="after")
+    def _one_way_to_fill(self) -> "InputSpec":
+        if self.range is not None and self.value is not None:
+            raise ValueError("give either 'range' or 'value', not both")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range low must be below high, got {list(self.range)}")
+        return self
+
+
+class ModelSpec(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    source: str | None = Field(None, description="builtin:NAME, or a path to an .onnx file relative to the suite file.")
+    path: str | None = Field(None, description="Path to an .onnx file relative to the suite file (same as source).")
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    dims: dict[str, int | str] = Field(
+        default_factory=dict,
+        description="Symbolic graph dims (e.g. p2o.DynamicDimension.0) set to a number or a matrix parameter name.",
+    )
+    data: str | None = Field(None, description=".npz file of real inputs keyed by input name (rows along dim 0).")
+    seed: int = Field(0, description="Seed for builtin weights and generated inputs.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelSpec":
+        if (self.source is None) == (self.path is None):
+            raise ValueError("give exactly one of 'source' (builtin:NAME or a file) or 'path'")
+        return self
+
+    @property
+    def location(self) -> str:
+        return self.source if self.source is not None else self.path  # type: ignore[return-value]
+
+
+class CalibrationSpec(Strict):
+    samples: int = Field(32, ge=1)
+    seed: int = 0
+    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    data: str | None = Field(None, description=".npz of real calibration inputs, relative to the suite file.")
+
+
+class VariantSpec(Strict):
+    """A precision or quantization variant, built from the model once and cached."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    kind: Literal["fp32", "fp16", "int8-dynamic", "int8-static", "file"]
+    path: str | None = Field(None, description="kind: file - a variant made elsewhere, relative to the suite file; "
+                             "'{model}' is replaced by the model name.")
+    keep_io_types: bool = Field(True, description="fp16: keep float32 inputs and outputs.")
+    op_block_list: list[str] = Field(default_factory=list, description="fp16: op types left in float32.")
+    weight_type: Literal["int8", "uint8"] = "int8"
+    per_channel: bool = False
+    reduce_range: bool = False
+    format: Literal["qdq", "qoperator"] = Field("qdq", description="int8-static: QDQ (default) or QOperator.")
+    calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
+    preprocess: bool = Field(True, description="int8: run quant_pre_process (shape inference, fusion) first.")
+
+    @model_validator(mode="after")
+    def _path_for_file(self) -> "VariantSpec":
+        if self.kind == "file" and not self.path:
+            raise ValueError("kind 'file' needs 'path'")
+        if self.kind != "file" and self.path:
+            raise ValueError(f"'path' is only for kind 'file', not '{self.kind}'")
+        return self
+
+
+class RuntimeSpec(Strict):
+    """Which Python environment (and so which onnxruntime build) runs a target."""
+
+    package: str | None = Field(None, description="onnxruntime, onnxruntime-openvino, onnxruntime-gpu, ...")
+    version: str | None = Field(None, description="Pin, e.g. 1.24.1; default: the newest the index offers.")
+    python: str | None = Field(None, description="Use this interpreter as is (it must hold numpy and onnxruntime).")
+
+    @model_validator(mode="after")
+    def _python_alone(self) -> "RuntimeSpec":
+        if self.python and (self.package or self.version):
+            raise ValueError("'python' names a ready interpreter; do not combine it with 'package' or 'version'")
+        return self
+
+
+class SessionSpec(Strict):
+    intra_op_num_threads: int | None = Field(None, ge=0)
+    inter_op_num_threads: int | None = Field(None, ge=0)
+    graph_optimization_level: Literal["disabled", "basic", "extended", "layout", "all"] | None = None
+    execution_mode: Literal["sequential", "parallel"] | None = None
+    enable_cpu_mem_arena: bool | None = None
+    enable_mem_pattern: bool | None = None
+    allow_spinning: bool | None = Field(None, description="Intra/inter-op thread spinning (ORT default: on).")
+    affinity: str | None = Field(None, description="session.intra_op_thread_affinities, e.g. '1;2'.")
+    config: dict[str, str] = Field(default_factory=dict, description="Extra session config entries, e.g. session.disable_cpu_ep_fallback: '1'.")
+    log_severity_level: int | None = Field(None, ge=0, le=4)
+
+    def merged(self, override: "SessionSpec | None") -> "SessionSpec":
+        if override is None:
+            return self
+        data = self.model_dump(exclude_unset=True)
+        extra = override.model_dump(exclude_unset=True)
+        config = {**data.get("config", {}), **extra.pop("config", {})}
+        return SessionSpec(**{**data, **extra, "config": config})
+
+
+class TargetSpec(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    provider: str | None = Field(None, description="Execution provider; default from the target name (cpu, cuda, openvino, ...).")
+    options: dict[str, Any] = Field(default_factory=dict, description="Provider options, merged over the defaults.")
+    runtime: RuntimeSpec | None = None
+    session: SessionSpec | None = None
+    price_per_hour: float | None = Field(None, ge=0, description="USD per hour, for the report's cost view.")
+
+
+class MeasureSpec(Strict):
+    warmup_s: float = Field(0.5, ge=0)
+    warmup_iterations: int = Field(10, ge=0)
+    min_iterations: int = Field(100, ge=1)
+    min_s: float = Field(2.0, ge=0)
+    max_s: float = Field(30.0, gt=0)
+    precision: float | None = Field(None, gt=0, lt=1, description="Stop once the 95% CI of the median is within +-precision.")
+    repeats: int = Field(1, ge=1, description="Independent worker processes per case.")
+    timeout_s: float = Field(600.0, gt=0, description="Per worker process; a case past it fails.")
+    accuracy_samples: int = Field(4, ge=1, description="Input sets compared with the reference.")
+    unstable_cv: float = Field(0.10, gt=0, description="Flag a case unstable above this coefficient of variation.")
+    unstable_spread: float = Field(0.10, gt=0, description="...or above this relative spread between repeats.")
+    placement: bool = Field(True, description="Count nodes per provider in an untimed profiling pass.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "MeasureSpec":
+        if self.max_s < self.min_s:
+            raise ValueError(f"max_s ({self.max_s}) is below min_s ({self.min_s})")
+        return self
+
+
+class AccuracySpec(Strict):
+    min_cosine: float | None = Field(None, ge=-1, le=1)
+    min_top1: float | None = Field(None, ge=0, le=1)
+    max_abs: float | None = Field(None, ge=0)
+
+
+class Suite(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    models: list[ModelSpec] = Field(min_length=1)
+    variants: list[VariantSpec] = Field(default_factory=lambda: [VariantSpec(name="fp32", kind="fp32")])
+    targets: list[TargetSpec] = Field(default_factory=lambda: [TargetSpec(name="cpu")])
+    matrix: dict[str, list[Scalar]] = Field(default_factory=dict, description="Parameters; batch and streams are known to the runner.")
+    include: list[dict[str, Scalar]] = Field(default_factory=list)
+    exclude: list[dict[str, Scalar]] = Field(default_factory=list)
+    measure: MeasureSpec = Field(default_factory=MeasureSpec)
+    session: SessionSpec = Field(default_factory=SessionSpec)
+    accuracy: AccuracySpec = Field(default_factory=AccuracySpec)
+    reference: str | None = Field(None, description="Reference variant for accuracy; default: the fp32 one.")
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _variant_shorthand(cls, value: Any) -> Any:
+        return [{"name": v, "kind": v} if isinstance(v, str) else v for v in value] if isinstance(value, list) else value
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _target_shorthand(cls, value: Any) -> Any:
+        return [{"name": t} if isinstance(t, str) else t for t in value] if isinstance(value, list) else value
+
+    @field_validator("matrix")
+    @classmethod
+    def _matrix_values(cls, value: dict[str, list[Scalar]]) -> dict[str, list[Scalar]]:
+        for key, values in value.items():
+            if key in AXES:
+                raise ValueError(f"'{key}' is an axis of its own (models/variants/targets), not a matrix parameter")
+            if not values:
+                raise ValueError(f"matrix.{key} is empty")
+            if len(set(map(str, values))) != len(values):
+                raise ValueError(f"matrix.{key} repeats a value")
+            if key in ("batch", "streams") and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+                raise ValueError(f"matrix.{key} must be positive integers")
+        return value
+
+    @model_validator(mode="after")
+    def _names_unique_and_rules_known(self) -> "Suite":
+        for axis, items in (("models", self.models), ("variants", self.variants), ("targets", self.targets)):
+            names = [i.name for i in items]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{axis}: duplicate name {dupes[0]!r}")
+        known = set(AXES) | set(self.matrix)
+        for rule_kind, rules in (("include", self.include), ("exclude", self.exclude)):
+            for rule in rules:
+                unknown = sorted(set(rule) - known)
+                if unknown:
+                    raise ValueError(f"{rule_kind} rule names unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        if self.reference is not None and self.reference not in {v.name for v in self.variants}:
+            raise ValueError(f"reference {self.reference!r} is not a declared variant")
+        return self
+
+    def reference_variant(self) -> VariantSpec | None:
+        if self.reference:
+            return next(v for v in self.variants if v.name == self.reference)
+        return next((v for v in self.variants if v.kind == "fp32"), None)
+
+
+class LoadedSuite(BaseModel):
+    """A validated suite plus where it came from (paths in it are relative to its folder)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    suite: Suite
+    path: Path
+    sha256: str
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def load_suite(path: str | Path) -> LoadedSuite:
+    """Read and validate a suite file; any problem raises InputError with file:line: field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: suite file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read suite file: {exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError(f"{where}: YAML syntax error: {problem}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a suite is a YAML mapping with at least 'name' and 'models'")
+    lines = _line_index(root, path)
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_describe_validation_error(exc, data, lines, path)) from None
+    return LoadedSuite(suite=suite, path=path.resolve(), sha256=hashlib.sha256(text.encode()).hexdigest())
+
+
+def suite_error(loaded: LoadedSuite, field: str, message: str) -> InputError:
+    """An InputError for a problem found after validation (missing model file, unresolved dim)."""
+    return InputError(f"{_display(loaded.path)}: {field}: {message}")
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Suite.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "onnx-harness suite"
+    return schema
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _line_index(node: yaml.Node | None, path: Path) -> dict[tuple, int]:
+    """Map each data path (keys and list indices) to its 1-based line; reject duplicate keys."""
+    index: dict[tuple, int] = {}
+
+    def walk(n: yaml.Node, at: tuple) -> None:
+        index[at] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in n.value:
+                key = key_node.value
+                if key in seen:
+                    raise InputError(f"{path}:{key_node.start_mark.line + 1}: {_dotted(at + (key,))}: key given twice")
+                seen.add(key)
+                index[at + (key,)] = key_node.start_mark.line + 1
+                walk(value_node, at + (key,))
+                index[at + (key,)] = key_node.start_mark.line + 1
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                walk(item, at + (i,))
+
+    if node is not None:
+        walk(node, ())
+    return index
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _data_path(loc: tuple, data: Any) -> tuple[tuple, bool]:
+    """Drop pydantic's union/validator tags from loc; say whether the full path exists in data."""
+    kept: list = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            kept.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            kept.append(part)
+            node = node[part]
+        elif isinstance(part, str) and i == len(loc) - 1 and isinstance(node, dict):
+            kept.append(part)  # a missing field: name it, point at its parent
+            return tuple(kept), False
+    return tuple(kept), True
+
+
+def _field_names() -> list[str]:
+    names: set[str] = set()
+    for model in (Suite, ModelSpec, InputSpec, VariantSpec, CalibrationSpec, TargetSpec, RuntimeSpec, SessionSpec, MeasureSpec, AccuracySpec):
+        names.update(model.model_fields)
+    return sorted(names)
+
+
+def _describe_validation_error(exc: ValidationError, data: Any, lines: dict[tuple, int], path: Path) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    loc, exists = _data_path(tuple(first["loc"]), data)
+    line = lines.get(loc) if exists else None
+    probe = loc
+    while line is None and probe:
+        probe = probe[:-1]
+        line = lines.get(probe)
+    where = f"{path}:{line}" if line else str(path)
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else "?"
+        close = difflib.get_close_matches(key, _field_names(), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else "; remove it or see 'harness schema'"
+        message = f"unknown field '{key}'{hint}"
+    elif kind == "missing":
+        message = "required field is missing"
+    elif kind == "literal_error":
+        message = f"{first['msg'].replace('Input should be', 'must be')}, got {first.get('input')!r}"
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{where}: {_dotted(loc)}: {message}{more}"

@@ -1,0 +1,422 @@
+"""Measure one case in a fresh process, inside the target's runtime.
+
+Run as ``<runtime python> -m harness.worker CASE.json RESULT.json``. This module imports
+only the standard library, numpy, onnxruntime and harness.stats (itself numpy-only),
+because it runs in environments that hold some other onnxruntime build and nothing else.
+
+Honesty rule: a number is written only when the session really runs on the requested
+provider. If onnxruntime fell back (it does so silently), the case is ``unavailable`` with
+onnxruntime's own words for why, and no latency, throughput or memory figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import gc
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import warnings
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+
+try:  # run by file path as well as with -m
+    from harness import stats
+except ImportError:  # pragma: no cover
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from harness import stats
+
+CPU = "CPUExecutionProvider"
+# y = x + x on float32[1, 4], IR 8 / opset 13: loads in every runtime we support. Used to tell
+# "this provider cannot run here" (unavailable) from "this model breaks this provider" (failed).
+PROBE_MODEL = base64.b64decode("CAg6QQoOCgF4CgF4EgF5IgNBZGQSBXByb2JlWhMKAXgSDgoMCAESCAoCCAEKAggEYhMKAXkSDgoMCAESCAoCCAEKAggEQgQKABAN")
+GRAPH_OPT = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+             "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
+
+
+def rss_mb() -> float | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        try:
+            import psutil  # optional in runtimes
+
+            return psutil.Process().memory_info().rss / 2**20
+        except Exception:
+            return None
+
+
+@contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Collect what onnxruntime's C++ logger and Python warnings print while creating a session."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace")
+            sys.stderr.write(text)
+            lines.extend(line.strip() for line in text.splitlines() if line.strip())
+            lines.extend(str(w.message) for w in caught)
+
+
+def session_options(ort: Any, spec: dict[str, Any], profile_prefix: str | None = None) -> Any:
+    options = ort.SessionOptions()
+    for key in ("intra_op_num_threads", "inter_op_num_threads", "enable_cpu_mem_arena", "enable_mem_pattern",
+                "log_severity_level"):
+        if spec.get(key) is not None:
+            setattr(options, key, spec[key])
+    if spec.get("graph_optimization_level"):
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT[spec["graph_optimization_level"]])
+    if spec.get("execution_mode"):
+        options.execution_mode = getattr(ort.ExecutionMode, f"ORT_{spec['execution_mode'].upper()}")
+    if spec.get("allow_spinning") is not None:
+        flag = "1" if spec["allow_spinning"] else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", flag)
+        options.add_session_config_entry("session.inter_op.allow_spinning", flag)
+    if spec.get("affinity"):
+        options.add_session_config_entry("session.intra_op_thread_affinities", spec["affinity"])
+    for key, value in (spec.get("config") or {}).items():
+        options.add_session_config_entry(key, str(value))
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    return options
+
+
+def create_session(ort: Any, model: str | bytes, case: dict[str, Any], profile_prefix: str | None = None) -> Any:
+    providers: list[Any] = [(case["provider"], case.get("provider_options") or {})]
+    return ort.InferenceSession(model, sess_options=session_options(ort, case.get("session") or {}, profile_prefix),
+                                providers=providers)
+
+
+def provider_problem(ort: Any, case: dict[str, Any]) -> str | None:
+    """Why the requested provider cannot run at all here (tried on a trivial model), or None."""
+    provider = case["provider"]
+    available = ort.get_available_providers()
+    if provider not in available:
+        return (f"{provider} is not in this onnxruntime build (onnxruntime {ort.__version__} "
+                f"provides {', '.join(available)})")
+    with captured_stderr() as lines:
+        try:
+            session = create_session(ort, PROBE_MODEL, {**case, "session": {}})
+            assigned = session.get_providers()
+            session.run(None, {"x": np.ones((1, 4), np.float32)})
+            error = None
+        except Exception as exc:
+            assigned, error = [], f"{type(exc).__name__}: {exc}"
+    if error:
+        return f"{provider} failed to start: {first_line(error)}"
+    if provider not in assigned:
+        return f"onnxruntime fell back to {', '.join(assigned)}: {explain(lines) or 'no reason given'}"
+    return None
+
+
+def first_line(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m|\[[0-9;]*m")
+# "2026-11-26 20:47:17.39 [E:onnxruntime:Default, provider_bridge_ort.cc:2458 operator()] "
+LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+ \[[EWIV]:onnxruntime:[^\]]*\]\s*")
+SOURCE_PREFIX = re.compile(r"^/\S+\.(cc|cpp|h):\d+ .*?\[ONNXRuntimeError\] : \d+ : \w+ : ")
+
+
+def clean(line: str) -> str:
+    """One log line without colour codes, timestamps and source locations: just what went wrong."""
+    line = LOG_PREFIX.sub("", ANSI.sub("", line).strip())
+    return SOURCE_PREFIX.sub("", line)
+
+
+def explain(lines: list[str]) -> str:
+    """The lines of onnxruntime's output that say what went wrong, newest first."""
+    keys = ("error", "fail", "not ", "unable", "cannot", "missing", "unsupported", "no such", "require")
+    lines = [clean(l) for l in lines if clean(l)]
+    picked = [l for l in lines if any(k in l.lower() for k in keys)] or lines
+    unique = list(dict.fromkeys(picked))
+    return first_line(" | ".join(unique[-3:]))
+
+
+def run_until(run: Any, m: dict[str, Any]) -> tuple[list[int], int, int, str, bool]:
+    """Single-stream loop: time only ``run``; stop on min count AND min time, or precision, or max time."""
+    samples: list[int] = []
+    append = samples.append
+    clock = time.perf_counter_ns
+    min_n, precision = m["min_iterations"], m.get("precision")
+    start = clock()
+    min_end, max_end = start + int(m["min_s"] * 1e9), start + int(m["max_s"] * 1e9)
+    next_check, precision_met, reason = 0, False, "max_s"
+    while True:
+        t0 = clock()
+        run()
+        t1 = clock()
+        append(t1 - t0)
+        if t1 >= max_end:
+            break
+        if t1 >= min_end and len(samples) >= min_n:
+            if precision is None:
+                reason = "minimums"
+                break
+            if len(samples) >= next_check:
+                next_check = len(samples) + max(50, len(samples) // 10)
+                if stats.relative_precision_reached(np.asarray(samples, dtype=np.float64), precision):
+                    precision_met, reason = True, "precision"
+                    break
+    end = clock()
+    return samples, start, end, reason, precision_met
+
+
+def run_streams(run: Any, m: dict[str, Any], streams: int) -> tuple[list[int], int, int, str, bool]:
+    """N closed-loop streams sharing one session, like perf_test -c / benchmark_app infer requests."""
+    clock = time.perf_counter_ns
+    per_stream: list[list[tuple[int, int]]] = [[] for _ in range(streams)]
+    stop = threading.Event()
+    gate = threading.Barrier(streams + 1)
+
+    def loop(out: list[tuple[int, int]]) -> None:
+        gate.wait()
+        while not stop.is_set():
+            t0 = clock()
+            run()
+            out.append((t0, clock()))
+
+    threads = [threading.Thread(target=loop, args=(out,), daemon=True) for out in per_stream]
+    for thread in threads:
+        thread.start()
+    gate.wait()
+    start = clock()
+    reason = "max_s"
+    while True:
+        time.sleep(0.005)
+        now = clock()
+        if now - start >= m["max_s"] * 1e9:
+            break
+        if now - start >= m["min_s"] * 1e9 and sum(map(len, per_stream)) >= m["min_iterations"]:
+            reason = "minimums"
+            break
+    stop.set()
+    for thread in threads:
+        thread.join()
+    pairs = sorted(p for out in per_stream for p in out)
+    samples = [t1 - t0 for t0, t1 in pairs]
+    return samples, pairs[0][0], max(t1 for _, t1 in pairs), reason, False
+
+
+def warm_up(run: Any, m: dict[str, Any]) -> int:
+    count, end = 0, time.perf_counter() + m["warmup_s"]
+    while count < m["warmup_iterations"] or time.perf_counter() < end:
+        run()
+        count += 1
+    return count
+
+
+def accuracy(session: Any, case: dict[str, Any]) -> dict[str, Any] | None:
+    """Outputs of this case against the reference outputs for the same inputs."""
+    ref = case.get("reference")
+    if not ref:
+        return None
+    with np.load(ref["inputs"]) as inputs, np.load(ref["outputs"]) as outputs:
+        feeds_by_sample: dict[int, dict[str, np.ndarray]] = {}
+        for key in inputs.files:
+            sample, name = key.split("/", 1)
+            feeds_by_sample.setdefault(int(sample), {})[name] = inputs[key]
+        names = [o.name for o in session.get_outputs()]
+        got: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        want: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        for sample, feeds in sorted(feeds_by_sample.items()):
+            for name, value in zip(names, session.run(None, feeds)):
+                if f"{sample}/{name}" in outputs.files:
+                    got[name].append(np.asarray(value))
+                    want[name].append(outputs[f"{sample}/{name}"])
+    return compare_outputs({n: got[n] for n in names if got[n]}, {n: want[n] for n in names if want[n]})
+
+
+def compare_outputs(got: dict[str, list[np.ndarray]], want: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    per_output = {}
+    for name in want:
+        a = np.concatenate([np.asarray(x, np.float64).reshape(len(x) if np.ndim(x) else 1, -1) for x in got[name]])
+        b = np.concatenate([np.asarray(x, np.float64).reshape(len(x) if np.ndim(x) else 1, -1) for x in want[name]])
+        diff = np.abs(a - b)
+        norm_b = float(np.linalg.norm(b))
+        denom = float(np.linalg.norm(a) * norm_b)
+        metrics = {
+            "max_abs": float(diff.max()) if diff.size else 0.0,
+            "mean_abs": float(diff.mean()) if diff.size else 0.0,
+            "rel_l2": float(np.linalg.norm(a - b) / norm_b) if norm_b else float(np.linalg.norm(a - b)),
+            "cosine": float(np.sum(a * b) / denom) if denom else (1.0 if not np.any(a - b) else 0.0),
+            "rows": int(a.shape[0]),
+        }
+        if looks_like_class_scores(want[name]):
+            top_a, top_b = np.argsort(-a, axis=1), np.argsort(-b, axis=1)
+            metrics["top1"] = float(np.mean(top_a[:, 0] == top_b[:, 0]))
+            k = min(5, a.shape[1])
+            metrics["top5"] = float(np.mean([top_b[i, 0] in top_a[i, :k] for i in range(a.shape[0])]))
+        per_output[name] = metrics
+    worst = {
+        "max_abs": max(m["max_abs"] for m in per_output.values()),
+        "mean_abs": max(m["mean_abs"] for m in per_output.values()),
+        "rel_l2": max(m["rel_l2"] for m in per_output.values()),
+        "cosine": min(m["cosine"] for m in per_output.values()),
+    }
+    tops = [m for m in per_output.values() if "top1" in m]
+    if tops:
+        worst["top1"] = min(m["top1"] for m in tops)
+        worst["top5"] = min(m["top5"] for m in tops)
+    return {**worst, "outputs": per_output}
+
+
+def looks_like_class_scores(arrays: list[np.ndarray]) -> bool:
+    """A float [batch, classes] output with many classes: top-k agreement means something."""
+    first = arrays[0]
+    return first.ndim == 2 and first.shape[1] >= 10 and np.issubdtype(first.dtype, np.floating)
+
+
+def placement(ort: Any, model: str, case: dict[str, Any], feeds: dict[str, np.ndarray], workdir: str) -> dict[str, Any]:
+    """Which provider ran each node, from onnxruntime's profiler, in a separate untimed session."""
+    session = create_session(ort, model, case, profile_prefix=os.path.join(workdir, "profile"))
+    session.run(None, feeds)
+    profile = session.end_profiling()
+    try:
+        with open(profile) as f:
+            events = json.load(f)
+    finally:
+        os.unlink(profile)
+    nodes: dict[str, str] = {}
+    for event in events:
+        args = event.get("args") or {}
+        if event.get("cat") == "Node" and "provider" in args:
+            nodes[event["name"].removesuffix("_kernel_time").removesuffix("_fence_before").removesuffix("_fence_after")] = args["provider"]
+    counts: dict[str, int] = {}
+    for provider in nodes.values():
+        counts[provider] = counts.get(provider, 0) + 1
+    total = sum(counts.values())
+    on_requested = counts.get(case["provider"], 0)
+    return {"nodes": counts, "total": total, "on_requested": on_requested,
+            "fraction_on_requested": on_requested / total if total else None,
+            "partial_fallback": bool(total) and on_requested < total}
+
+
+def measure(case: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {"status": "failed"}
+    rss_start = rss_mb()
+    t = time.perf_counter()
+    import onnxruntime as ort
+
+    result["timings_ms"] = {"import_onnxruntime": (time.perf_counter() - t) * 1e3}
+    result["runtime"] = {
+        "onnxruntime_version": ort.__version__, "device": ort.get_device(), "python": sys.executable,
+        "available_providers": ort.get_available_providers(),
+        "providers_requested": [case["provider"]], "provider_options": case.get("provider_options") or {},
+        "session_options": case.get("session") or {},
+    }
+    problem = provider_problem(ort, case) if case["provider"] != CPU else None
+    if problem:
+        return {**result, "status": "unavailable", "reason": problem}
+    with np.load(case["inputs"]) as archive:
+        feeds = {key: archive[key] for key in archive.files}
+    with captured_stderr() as lines:
+        t = time.perf_counter()
+        try:
+            session = create_session(ort, case["model_path"], case)
+        except Exception as exc:
+            return {**result, "reason": f"session creation failed on {case['provider']}: "
+                                        f"{first_line(f'{type(exc).__name__}: {exc}')}"}
+        session_ms = (time.perf_counter() - t) * 1e3
+    assigned = session.get_providers()
+    result["runtime"]["providers_assigned"] = assigned
+    if case["provider"] not in assigned:
+        reason = explain(lines) or "no reason given"
+        return {**result, "status": "unavailable", "reason": f"onnxruntime fell back to {', '.join(assigned)}: {reason}"}
+    rss_session = rss_mb()
+
+    def run() -> Any:
+        return session.run(None, feeds)
+
+    t = time.perf_counter()
+    run()
+    first_ms = (time.perf_counter() - t) * 1e3
+    m = case["measure"]
+    warmup_n = warm_up(run, m)
+    rss_warm = rss_mb()
+    streams = int(case.get("streams", 1))
+    gc.collect()
+    gc.disable()  # a collection inside the timed loop is the harness's noise, not the model's
+    try:
+        if streams > 1:
+            samples, start, end, reason, precision_met = run_streams(run, m, streams)
+        else:
+            samples, start, end, reason, precision_met = run_until(run, m)
+    finally:
+        gc.enable()
+    rss_end = rss_mb()
+    wall_s = (end - start) / 1e9
+    result.update(
+        status="ok",
+        samples_ms=[s / 1e6 for s in samples],
+        timings_ms={**result["timings_ms"], "session_create": session_ms, "first_inference": first_ms},
+        memory_mb={"rss_start": rss_start, "rss_after_session": rss_session, "rss_after_warmup": rss_warm,
+                   "rss_end": rss_end},
+        loop={"iterations": len(samples), "warmup_iterations": warmup_n, "wall_s": wall_s, "stop_reason": reason,
+              "precision_met": precision_met, "streams": streams,
+              "inferences_per_s": len(samples) / wall_s if wall_s > 0 else None},
+    )
+    try:
+        result["accuracy"] = accuracy(session, case)
+    except Exception as exc:
+        result["accuracy"] = {"error": first_line(f"{type(exc).__name__}: {exc}")}
+    if case.get("placement"):
+        try:
+            result["placement"] = placement(ort, case["model_path"], case, feeds, case["workdir"])
+        except Exception as exc:
+            result["placement"] = {"error": first_line(f"{type(exc).__name__}: {exc}")}
+    return result
+
+
+def probe_main(provider: str, options_json: str) -> int:
+    """``--probe PROVIDER OPTIONS``: can this runtime run the provider at all? (harness doctor)"""
+    import onnxruntime as ort
+
+    problem = provider_problem(ort, {"provider": provider, "provider_options": json.loads(options_json)})
+    print(json.dumps({"onnxruntime_version": ort.__version__, "available": problem is None, "reason": problem}))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 4 and argv[1] == "--probe":
+        return probe_main(argv[2], argv[3])
+    if len(argv) != 3:
+        print("usage: python -m harness.worker CASE.json RESULT.json", file=sys.stderr)
+        return 2
+    with open(argv[1]) as f:
+        case = json.load(f)
+    try:
+        result = measure(case)
+    except Exception as exc:
+        traceback.print_exc()
+        result = {"status": "failed", "reason": first_line(f"{type(exc).__name__}: {exc}")}
+    tmp = argv[2] + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+    os.replace(tmp, argv[2])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
