@@ -36,9 +36,13 @@ def write_atomic(path: Path, document: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(document, f, indent=1, allow_nan=False, default=_json_default)
+            # Compact: raw samples dominate the size (100k per fast case).
+            json.dump(document, f, separators=(",", ":"), allow_nan=False, default=_json_default)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -369,7 +369,7 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
     wall_s = (end - start) / 1e9
     result.update(
         status="ok",
-        samples_ms=[s / 1e6 for s in samples],
+        samples_ms=[round(s / 1e6, 6) for s in samples],  # ns resolution, short JSON
         timings_ms={**result["timings_ms"], "session_create": session_ms, "first_inference": first_ms},
         memory_mb={"rss_start": rss_start, "rss_after_session": rss_session, "rss_after_warmup": rss_warm,
                    "rss_end": rss_end},

@@ -1,0 +1,78 @@
+"""Shared fixtures: small real ONNX models built in the test, suites written to tmp_path, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Short measurement settings: tests check behaviour, not speed.
+FAST_MEASURE = "measure: {warmup_s: 0.05, warmup_iterations: 2, min_iterations: 20, min_s: 0.2, max_s: 2, timeout_s: 60}"
+
+
+def save_model(path: Path, graph: onnx.GraphProto, opset: int = 13) -> Path:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8  # loads in every runtime the harness supports
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def matmul_model(path: Path, size: int = 32, batch_dim: str | None = "N", seed: int = 0) -> Path:
+    """x[batch, size] @ W -> Relu -> y: a real float model with a symbolic batch dim."""
+    rng = np.random.default_rng(seed)
+    weight = numpy_helper.from_array((rng.standard_normal((size, size)) / np.sqrt(size)).astype(np.float32), "W")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch_dim, size])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch_dim, size])
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
+                              "matmul", [x], [y], [weight])
+    return save_model(path, graph)
+
+
+def token_model(path: Path, vocab: int = 1000, dim: int = 16) -> Path:
+    """An exporter-style text model: int64 ids with unnamed/generated dims, an embedding Gather."""
+    rng = np.random.default_rng(1)
+    table = numpy_helper.from_array(rng.standard_normal((vocab, dim)).astype(np.float32), "embedding")
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["p2o.DynamicDimension.0", "p2o.DynamicDimension.1"])
+    out = helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["p2o.DynamicDimension.0", dim])
+    nodes = [helper.make_node("Gather", ["embedding", "input_ids"], ["emb"], axis=0),
+             helper.make_node("ReduceMean", ["emb"], ["pooled"], axes=[1], keepdims=0)]
+    return save_model(path, helper.make_graph(nodes, "tokens", [ids], [out], [table]))
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def write_suite(tmp_path: Path) -> Callable[[str], Path]:
+    def write(text: str, name: str = "suite.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+
+    return write
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+def only_results(folder: Path) -> dict:
+    files = sorted(folder.glob("*.json"))
+    assert len(files) == 1, files
+    return json.loads(files[0].read_text())

@@ -1,0 +1,134 @@
+"""End to end: the CLI runs real onnxruntime sessions on models built here, in worker processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+from harness.results import load
+
+from .conftest import FAST_MEASURE, matmul_model, only_results, run_cli, save_model, token_model
+
+
+def test_third_party_models_with_symbolic_dims_and_int_input_run_ok(write_suite, models_dir, tmp_path) -> None:
+    token_model(models_dir / "tok.onnx", vocab=1000)
+    matmul_model(models_dir / "mm.onnx", size=16)
+    suite = write_suite(f"""
+        name: e2e
+        models:
+          - name: tok
+            path: models/tok.onnx
+            inputs: {{input_ids: {{shape: [batch, seq], range: [0, 1000]}}}}
+          - name: mm
+            path: models/mm.onnx
+        matrix: {{batch: [1, 2], seq: [8]}}
+        {FAST_MEASURE}
+        session: {{intra_op_num_threads: 1}}
+        """)
+    out = run_cli("run", suite, "-o", tmp_path / "results")
+    assert out.returncode == 0, out.stderr + out.stdout
+    document = only_results(tmp_path / "results")
+    assert document["schema_version"] == 1 and document["status"] == "complete"
+    assert document["environment"]["fingerprint"] and document["suite"]["sha256"]
+    cases = document["cases"]
+    assert [c["case_id"] for c in cases] == ["tok/fp32/cpu/batch=1,seq=8", "tok/fp32/cpu/batch=2,seq=8",
+                                             "mm/fp32/cpu/batch=1,seq=8", "mm/fp32/cpu/batch=2,seq=8"]
+    for case in cases:
+        assert case["status"] == "ok", case.get("reason")
+        assert case["runtime"]["providers_assigned"][0] == "CPUExecutionProvider"
+        latency = case["latency_ms"]
+        assert latency["n"] == len(case["samples_ms"]) >= 20
+        assert latency["min"] <= latency["p50"] <= latency["p99"] <= latency["max"]
+        assert case["throughput"]["samples_per_s"] > 0
+        assert case["memory_mb"]["peak_rss"] > case["memory_mb"]["rss_start"] > 0
+        assert case["timings_ms"]["session_create"] > 0 and case["timings_ms"]["first_inference"] > 0
+        assert case["placement"]["on_requested"] == case["placement"]["total"] > 0
+    batch2 = cases[1]
+    assert batch2["throughput"]["samples_per_s"] == 2 * batch2["throughput"]["inferences_per_s"]
+    assert "tok/fp32/cpu/batch=1,seq=8: ok p50" in out.stdout  # plain progress lines when not a terminal
+    frame = load(tmp_path / "results")
+    assert len(frame) == 4 and set(frame["status"]) == {"ok"} and frame["latency_ms.p50"].gt(0).all()
+
+
+def slow_model(path: Path) -> Path:
+    """A chain of big MatMuls: seconds per inference on one thread, to outlast a short timeout."""
+    size = 1536
+    weight = numpy_helper.from_array(np.full((size, size), 1e-4, np.float32), "W")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [size, size])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])
+    nodes, prev = [], "x"
+    for i in range(12):
+        nodes.append(helper.make_node("MatMul", [prev, "W"], [f"h{i}"]))
+        prev = f"h{i}"
+    nodes.append(helper.make_node("Identity", [prev], ["y"]))
+    return save_model(path, helper.make_graph(nodes, "slow", [x], [y], [weight]))
+
+
+def test_timeout_fails_that_case_and_the_run_goes_on(write_suite, models_dir, tmp_path) -> None:
+    slow_model(models_dir / "slow.onnx")
+    matmul_model(models_dir / "fast.onnx")
+    suite = write_suite("""
+        name: timeouts
+        models: [{name: slow, path: models/slow.onnx}, {name: fast, path: models/fast.onnx}]
+        measure: {warmup_s: 0, warmup_iterations: 1, min_iterations: 50, min_s: 0.2, max_s: 30, timeout_s: 4}
+        session: {intra_op_num_threads: 1}
+        """)
+    out = run_cli("run", suite, "-o", tmp_path / "results")
+    assert out.returncode == 1, out.stdout + out.stderr
+    slow, fast = only_results(tmp_path / "results")["cases"]
+    assert (slow["status"], slow["reason"]) == ("failed", "timeout after 4 s")
+    assert "latency_ms" not in slow
+    assert fast["status"] == "ok"
+
+
+def test_sigint_keeps_every_finished_case(write_suite, models_dir, tmp_path) -> None:
+    matmul_model(models_dir / "mm.onnx")
+    suite = write_suite("""
+        name: interrupted
+        models: [{name: mm, path: models/mm.onnx}]
+        matrix: {batch: [1, 2, 3, 4, 5, 6, 7, 8]}
+        measure: {warmup_s: 0, min_iterations: 10, min_s: 0.5, max_s: 1}
+        """)
+    results = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(suite), "-o", str(results)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        files = list(results.glob("*.json"))
+        if files and len(json.loads(files[0].read_text())["cases"]) >= 2:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    document = only_results(results)
+    assert document["status"] == "interrupted" and document["finished_at"]
+    assert 2 <= len(document["cases"]) < 8
+    assert all(c["status"] == "ok" and c["latency_ms"]["n"] > 0 for c in document["cases"])
+    assert "interrupted" in stdout
+
+
+def test_bad_inputs_exit_2_with_one_line(write_suite, models_dir) -> None:
+    token_model(models_dir / "tok.onnx")
+    (models_dir / "corrupt.onnx").write_bytes(b"\x08\x07garbage" * 50)
+    cases = {
+        "name: s\nmodels: [{name: m, path: models/tok.onnx}]\nmeasure: {warmpu: 1}\n": "measure.warmpu",
+        "name: s\nmodels: [{name: m, path: models/missing.onnx}]\n": "models[0].path: model file models/missing.onnx not found",
+        "name: s\nmodels: [{name: m, path: models/corrupt.onnx}]\n": "models[0].path: corrupt.onnx is not a valid ONNX model",
+        "name: s\nmodels: [{name: m, path: models/tok.onnx}]\n": "dim 1 ('p2o.DynamicDimension.1') of input 'input_ids'",
+    }
+    for i, (text, expected) in enumerate(cases.items()):
+        suite = write_suite(text, name=f"bad{i}.yaml")
+        for command in ("validate", "run"):
+            out = run_cli(command, suite, "-o", models_dir / "out") if command == "run" else run_cli(command, suite)
+            assert out.returncode == 2, (command, text, out.stdout, out.stderr)
+            lines = out.stderr.strip().splitlines()
+            assert len(lines) == 1 and f"bad{i}.yaml" in lines[0] and expected in lines[0], lines
+    assert not (models_dir / "out").exists()  # nothing was started
