@@ -202,6 +202,18 @@ def assemble(record: dict[str, Any], case: Case, results: list[dict[str, Any]], 
     )
     if first.get("placement") is not None:
         record["placement"] = first["placement"]
+    if first.get("gpu_memory_mb") is not None:
+        record["gpu_memory_mb"] = first["gpu_memory_mb"]
+    resident = [r["device_resident"] for r in results if r.get("device_resident")]
+    if resident and "error" not in resident[0]:
+        pooled = [s for r in resident for s in r["samples_ms"]]
+        wall_r = sum(r["loop"]["wall_s"] for r in resident)
+        record["device_resident"] = {
+            "device": resident[0]["device"], "latency_ms": stats.summarize(pooled),
+            "throughput": {"inferences_per_s": len(pooled) / wall_r, "samples_per_s": len(pooled) * batch / wall_r},
+            "samples_ms": pooled}
+    elif resident:
+        record["device_resident"] = resident[0]
     if first.get("accuracy") is not None:
         record["accuracy"] = check_accuracy(first["accuracy"], suite.accuracy)
     return record

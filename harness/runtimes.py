@@ -133,10 +133,12 @@ def create_runtime(package: str, version: str | None, say: Callable[[str], None]
     say(f"runtime {folder.name}: creating venv in {folder} (first use; reused afterwards)")
     _step([sys.executable, "-m", "venv", str(folder)], say, "venv creation")
     requirement = f"{package}=={version}" if version else package
-    say(f"runtime {folder.name}: pip install {requirement} numpy")
+    # NVML bindings let GPU workers report their own device memory; tiny, pure Python.
+    extras = ["numpy"] + (["nvidia-ml-py"] if "gpu" in package else [])
+    say(f"runtime {folder.name}: pip install {requirement} {' '.join(extras)}")
     try:
         _step([python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
-               requirement, "numpy"], say, f"pip install {requirement}")
+               requirement, *extras], say, f"pip install {requirement}")
     except RuntimeUnavailable:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -89,10 +89,18 @@ def resolve_target(spec: TargetSpec, suite_session: SessionSpec, index: int) -> 
         info = _BY_PROVIDER.get(provider, ProviderInfo(provider, "onnxruntime"))
     runtime = spec.runtime
     package = (runtime.package if runtime and runtime.package else info.package)
+    options = {**info.options, **spec.options}
+    if provider == "TensorrtExecutionProvider" and options.get("trt_engine_cache_enable"):
+        # Engines live under the harness cache: building one is cold start, reusing it is steady state.
+        from .runtimes import cache_dir
+
+        options.setdefault("trt_engine_cache_path", str(cache_dir() / "tensorrt-engines"))
+        options.setdefault("trt_timing_cache_enable", True)
+        options.setdefault("trt_timing_cache_path", str(cache_dir() / "tensorrt-engines"))
     return Target(
         name=spec.name,
         provider=provider,
-        options={**info.options, **spec.options},
+        options=options,
         package=package,
         version=runtime.version if runtime else None,
         python=runtime.python if runtime else None,

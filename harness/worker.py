@@ -37,6 +37,8 @@ CPU = "CPUExecutionProvider"
 # y = x + x on float32[1, 4], IR 8 / opset 13: loads in every runtime we support. Used to tell
 # "this provider cannot run here" (unavailable) from "this model breaks this provider" (failed).
 PROBE_MODEL = base64.b64decode("CAg6QQoOCgF4CgF4EgF5IgNBZGQSBXByb2JlWhMKAXgSDgoMCAESCAoCCAEKAggEYhMKAXkSDgoMCAESCAoCCAEKAggEQgQKABAN")
+# Where IO binding puts tensors for the device-resident mode, by provider.
+DEVICE_OF = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda", "DmlExecutionProvider": "dml"}
 GRAPH_OPT = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
              "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
 
@@ -122,7 +124,7 @@ def provider_problem(ort: Any, case: dict[str, Any]) -> str | None:
         except Exception as exc:
             assigned, error = [], f"{type(exc).__name__}: {exc}"
     if error:
-        return f"{provider} failed to start: {first_line(error)}"
+        return f"{provider} failed to start: {first_line(clean(error))}"
     if provider not in assigned:
         return f"onnxruntime fell back to {', '.join(assigned)}: {explain(lines) or 'no reason given'}"
     return None
@@ -136,13 +138,16 @@ def first_line(text: str, limit: int = 400) -> str:
 ANSI = re.compile(r"\x1b\[[0-9;]*m|\[[0-9;]*m")
 # "2026-11-26 20:47:17.39 [E:onnxruntime:Default, provider_bridge_ort.cc:2458 operator()] "
 LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+ \[[EWIV]:onnxruntime:[^\]]*\]\s*")
-SOURCE_PREFIX = re.compile(r"^/\S+\.(cc|cpp|h):\d+ .*?\[ONNXRuntimeError\] : \d+ : \w+ : ")
+SOURCE_PREFIX = re.compile(r"^/\S+\.(cc|cpp|h):\d+ .*?\[(ONNXRuntimeError\] : \d+ : \w+ :|ERROR\]) ")
+ORT_ERROR = re.compile(r"^(\w+: )?\[ONNXRuntimeError\] : \d+ : \w+ : ")
+LIBRARY_PATH = re.compile(r"/\S+/(lib[\w.+-]+\.(so|dylib|dll)[\w.]*)")
 
 
 def clean(line: str) -> str:
-    """One log line without colour codes, timestamps and source locations: just what went wrong."""
+    """One log line without colour codes, timestamps and source paths: just what went wrong."""
     line = LOG_PREFIX.sub("", ANSI.sub("", line).strip())
-    return SOURCE_PREFIX.sub("", line)
+    line = ORT_ERROR.sub("", SOURCE_PREFIX.sub("", line))
+    return LIBRARY_PATH.sub(r"\1", line)
 
 
 def explain(lines: list[str]) -> str:
@@ -313,6 +318,60 @@ def placement(ort: Any, model: str, case: dict[str, Any], feeds: dict[str, np.nd
             "partial_fallback": bool(total) and on_requested < total}
 
 
+def preload_gpu_libraries(ort: Any, provider: str) -> None:
+    """CUDA/cuDNN installed from pip (nvidia-* wheels) are only found after preload_dlls()."""
+    import importlib.util
+
+    if DEVICE_OF.get(provider) == "cuda" and hasattr(ort, "preload_dlls") and importlib.util.find_spec("nvidia"):
+        with captured_stderr():
+            try:
+                ort.preload_dlls()
+            except Exception:
+                pass
+
+
+def gpu_memory_mb(device_id: int) -> dict[str, float | None] | None:
+    """This process's GPU memory from NVML, and the device total in use (for a baseline difference)."""
+    try:
+        import pynvml  # nvidia-ml-py, installed into GPU runtimes
+
+        pynvml.nvmlInit()
+    except Exception:
+        return None
+    try:
+        handle = pynvml.nvmlDeviceGetHandleByIndex(device_id)
+        mine = [p.usedGpuMemory for p in pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
+                if p.pid == os.getpid() and p.usedGpuMemory]
+        return {"process": mine[0] / 2**20 if mine else None,
+                "device_used": pynvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20}
+    except Exception:
+        return None
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def device_resident(ort: Any, session: Any, feeds: dict[str, np.ndarray], case: dict[str, Any]) -> dict[str, Any]:
+    """The same loop with inputs and outputs kept on the device (IO binding): no host copies timed."""
+    device = DEVICE_OF[case["provider"]]
+    device_id = int((case.get("provider_options") or {}).get("device_id", 0))
+    binding = session.io_binding()
+    for name, value in feeds.items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, device, device_id))
+    for output in session.get_outputs():
+        binding.bind_output(output.name, device, device_id)
+
+    def run() -> None:
+        session.run_with_iobinding(binding)
+
+    m = case["measure"]
+    warm_up(run, m)
+    samples, start, end, reason, precision_met = run_until(run, m)
+    wall_s = (end - start) / 1e9
+    return {"samples_ms": [round(s / 1e6, 6) for s in samples], "device": device,
+            "loop": {"iterations": len(samples), "wall_s": wall_s, "stop_reason": reason,
+                     "precision_met": precision_met, "inferences_per_s": len(samples) / wall_s if wall_s else None}}
+
+
 def measure(case: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"status": "failed"}
     rss_start = rss_mb()
@@ -326,6 +385,9 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
         "providers_requested": [case["provider"]], "provider_options": case.get("provider_options") or {},
         "session_options": case.get("session") or {},
     }
+    preload_gpu_libraries(ort, case["provider"])
+    device_id = int((case.get("provider_options") or {}).get("device_id", 0))
+    gpu_before = gpu_memory_mb(device_id) if case["provider"] in DEVICE_OF else None
     problem = provider_problem(ort, case) if case["provider"] != CPU else None
     if problem:
         return {**result, "status": "unavailable", "reason": problem}
@@ -336,8 +398,7 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
         try:
             session = create_session(ort, case["model_path"], case)
         except Exception as exc:
-            return {**result, "reason": f"session creation failed on {case['provider']}: "
-                                        f"{first_line(f'{type(exc).__name__}: {exc}')}"}
+            return {**result, "reason": f"session creation failed on {case['provider']}: {first_line(clean(str(exc)))}"}
         session_ms = (time.perf_counter() - t) * 1e3
     assigned = session.get_providers()
     result["runtime"]["providers_assigned"] = assigned
@@ -366,6 +427,7 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
     finally:
         gc.enable()
     rss_end = rss_mb()
+    gpu_after = gpu_memory_mb(device_id) if gpu_before is not None else None
     wall_s = (end - start) / 1e9
     result.update(
         status="ok",
@@ -377,6 +439,14 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
               "precision_met": precision_met, "streams": streams,
               "inferences_per_s": len(samples) / wall_s if wall_s > 0 else None},
     )
+    if gpu_after is not None:
+        result["gpu_memory_mb"] = {"process": gpu_after["process"],
+                                   "device_used_minus_baseline": gpu_after["device_used"] - gpu_before["device_used"]}
+    if case["provider"] in DEVICE_OF and case.get("device_resident", True):
+        try:
+            result["device_resident"] = device_resident(ort, session, feeds, case)
+        except Exception as exc:
+            result["device_resident"] = {"error": first_line(clean(f"{type(exc).__name__}: {exc}"))}
     try:
         result["accuracy"] = accuracy(session, case)
     except Exception as exc:
