@@ -48,7 +48,7 @@ class VariantStore:
         self.model_files = model_files
         self.say = say
         self.paths: dict[tuple[str, str], Path | VariantError] = {}
-        self.references: dict[str, dict[str, str]] = {}
+        self.references: dict[str, dict] = {}
         self.scratch = Path(tempfile.mkdtemp(prefix="harness-ref-"))
 
     def path(self, case: Any) -> Path:
@@ -90,22 +90,37 @@ class VariantStore:
         return target
 
     def reference(self, case: Any, workdir: Path) -> dict[str, str] | None:
-        """Inputs and reference outputs for the accuracy check, or None for the reference case itself."""
+        """Inputs and reference outputs for the accuracy check, or None for the reference case itself.
+
+        ``outputs``: the reference variant on the CPU provider (the accuracy cost of variant
+        and target together). ``cpu_outputs``, for other providers running a non-reference
+        variant: the same variant on the CPU provider (what the execution provider alone changes).
+        """
         reference = self.loaded.suite.reference_variant()
         if reference is None or (case.variant.name == reference.name and case.target.provider == CPU):
             return None
-        key = json.dumps([case.model.name, case.inputs], sort_keys=True, default=str)
-        if key not in self.references:
-            ref_case = type("RefCase", (), {"model": case.model, "variant": reference, "inputs": case.inputs})
-            ref_path = self.path(ref_case)
-            folder = self.scratch / hashlib.sha256(key.encode()).hexdigest()[:12]
-            folder.mkdir()
-            self.references[key] = reference_outputs(ref_path, case.inputs, case.model.seed,
-                                                     self.loaded.suite.measure.accuracy_samples, folder)
-        return self.references[key]
+        found = {"inputs": "", "outputs": self._outputs(case, reference)}
+        found["inputs"] = str(Path(found["outputs"]).parent / "inputs.npz")
+        if case.target.provider != CPU and case.variant.name != reference.name:
+            found["cpu_outputs"] = self._outputs(case, case.variant)
+        return found
+
+    def _outputs(self, case: Any, variant: VariantSpec) -> str:
+        """Outputs of ``variant`` of the case's model on the CPU provider, for the case's inputs (cached)."""
+        inputs_key = json.dumps([case.model.name, case.inputs], sort_keys=True, default=str)
+        folder = self.scratch / hashlib.sha256(inputs_key.encode()).hexdigest()[:12]
+        target = folder / f"{variant.name}.npz"
+        if str(target) not in self.references:
+            model = self.path(type("Ref", (), {"model": case.model, "variant": variant, "inputs": case.inputs}))
+            folder.mkdir(exist_ok=True)
+            reference_outputs(model, case.inputs, case.model.seed, self.loaded.suite.measure.accuracy_samples,
+                              folder, target)
+            self.references[str(target)] = {}
+        return str(target)
 
 
-def reference_outputs(model_path: Path, plan: list[dict], seed: int, samples: int, folder: Path) -> dict[str, str]:
+def reference_outputs(model_path: Path, plan: list[dict], seed: int, samples: int, folder: Path, target: Path) -> None:
+    """Run a model on the CPU provider over the accuracy inputs (written once to folder/inputs.npz)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(model_path), providers=[CPU])
@@ -115,9 +130,9 @@ def reference_outputs(model_path: Path, plan: list[dict], seed: int, samples: in
         feeds = make_feeds(plan, seed, sample=1000 + sample)  # not the timing input: accuracy on fresh data
         inputs.update({f"{sample}/{k}": v for k, v in feeds.items()})
         outputs.update({f"{sample}/{n}": v for n, v in zip(names, session.run(None, feeds))})
-    np.savez(folder / "inputs.npz", **inputs)
-    np.savez(folder / "outputs.npz", **outputs)
-    return {"inputs": str(folder / "inputs.npz"), "outputs": str(folder / "outputs.npz")}
+    if not (folder / "inputs.npz").exists():
+        np.savez(folder / "inputs.npz", **inputs)
+    np.savez(target, **outputs)
 
 
 def _clamp_ir_version(path: Path) -> None:
