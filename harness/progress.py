@@ -43,7 +43,7 @@ class PlainReporter:
         self.message(f"[{index + 1}/{self.total}] {case_line(record)}  (elapsed {elapsed:.0f}s, eta {eta:.0f}s)")
 
     def finish(self, document: dict[str, Any]) -> None:
-        self.console.print(summary_table(document))
+        self.console.print(summary_table(document, self.console.width))
 
 
 class RichReporter(PlainReporter):

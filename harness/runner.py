@@ -6,6 +6,7 @@ in flight. A case that crashes, hangs or cannot be prepared fails alone; the run
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -115,6 +116,16 @@ def base_record(case: Case) -> dict[str, Any]:
                         "session_options": case.target.session.model_dump(exclude_none=True)}}
 
 
+def thread_warnings(case: Case) -> list[str]:
+    """Intra-op threads x concurrent streams beyond the cores wrecks latency: say so next to the number."""
+    cores = os.cpu_count() or 1
+    threads = case.target.options.get("num_of_threads") or case.target.session.intra_op_num_threads or cores
+    streams = int(case.params.get("streams", 1))
+    if int(threads) * streams > cores:
+        return [f"oversubscribed: {threads} threads x {streams} streams > {cores} cores"]
+    return []
+
+
 def run_case(case: Case, runtimes: _Runtimes, variants: VariantStore, workdir: Path, plan: Plan) -> dict[str, Any]:
     record = base_record(case)
     if case.target.price_per_hour is not None:
@@ -197,7 +208,7 @@ def assemble(record: dict[str, Any], case: Case, results: list[dict[str, Any]], 
                      "median_ci_reached": stats.median_ci_reached(summary["n"]),
                      "repeats": len(results), "repeat_medians_ms": medians,
                      "repeat_iterations": [l["iterations"] for l in loops],
-                     "repeat_spread": spread, "unstable": unstable},
+                     "repeat_spread": spread, "unstable": unstable, "warnings": thread_warnings(case)},
         samples_ms=samples,
     )
     if first.get("placement") is not None:
