@@ -135,7 +135,7 @@ def run_case(case: Case, runtimes: _Runtimes, variants: VariantStore, workdir: P
         return {**record, "status": "unavailable", "reason": runtime}
     record["runtime"].update(package=runtime.package, python=runtime.python, managed=runtime.managed,
                              onnxruntime_version=runtime.onnxruntime_version,
-                             build_info=runtime.info.get("build_info"))
+                             build_info=runtime.info.get("build_info"), ep_versions=runtime.info.get("ep_versions"))
     try:
         model_path = variants.path(case)
     except VariantError as exc:

@@ -34,6 +34,18 @@ try:
     info["available_providers"] = ort.get_available_providers()
     info["device"] = ort.get_device()
     info["build_info"] = getattr(ort.capi._pybind_state, "get_build_info", lambda: "")()
+    ep = {}
+    try:
+        from onnxruntime.capi import build_and_package_info as bpi
+        ep = {k: v for k, v in vars(bpi).items() if not k.startswith("_") and isinstance(v, str)}
+    except Exception:
+        pass
+    import glob, os, re
+    for lib in glob.glob(os.path.join(os.path.dirname(ort.__file__), "capi", "libopenvino.so.*.*")):
+        match = re.search(r"libopenvino\.so\.(\d+\.\d+\.\d+)$", lib)
+        if match:
+            ep["openvino_version"] = match.group(1)
+    info["ep_versions"] = ep
     try:
         from importlib.metadata import distributions
         info["onnxruntime_packages"] = sorted({d.metadata["Name"] for d in distributions()
@@ -122,11 +134,12 @@ def create_runtime(package: str, version: str | None, say: Callable[[str], None]
     folder = runtimes_dir() / runtime_name(package, version)
     marker = folder / "runtime.json"
     python = str(folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
-    if marker.exists() and not force:
-        info = json.loads(marker.read_text())
-        if Path(python).exists():
+    if marker.exists() and not force and Path(python).exists():
+        info = probe(python)  # fresh: versions and providers as they are now, and a broken venv shows
+        if "error" not in info:
             say(f"runtime {folder.name}: reusing {folder}")
-            return Runtime(python, package, True, info)
+            return Runtime(python, package, True, {**json.loads(marker.read_text()), **info})
+        say(f"runtime {folder.name}: broken ({info['error']}); recreating")
     if folder.exists():
         shutil.rmtree(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
