@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench browser clean
 
 # (Re)install when the venv is missing or pyproject.toml changed; the package is editable.
 $(STAMP): pyproject.toml
@@ -17,8 +17,16 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/harness run suites/quickstart.yaml -o results --report reports/quickstart.html
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest tests --ignore=tests/benchmarks
+
+# The report test opens the HTML in a real headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	      echo "warning: could not install chromium; the browser test will fail in CI"; \
+	  else echo "note: install Chromium (e.g. apt-get install chromium) to run the browser test"; fi
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable -p no:cacheprovider -s

@@ -1,0 +1,71 @@
+"""`harness report`: results files or folders -> one HTML (default) or Markdown report."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+
+DEFAULT_OUTPUT = {"html": Path("reports/report.html"), "md": Path("reports/report.md")}
+
+
+def parse_prices(values: list[str] | None) -> dict[str, float]:
+    """'openvino=1.20' -> {'openvino': 1.2}; the key may also be a label like 'cpu@host-b'."""
+    prices: dict[str, float] = {}
+    for value in values or []:
+        key, sep, amount = value.partition("=")
+        try:
+            price = float(amount)
+        except ValueError:
+            price = math.nan
+        if not sep or not key.strip() or not math.isfinite(price) or price < 0:
+            raise InputError(f"--price {value!r}: expected TARGET=USD_PER_HOUR, e.g. --price openvino=1.20")
+        target, _, machine = key.partition("@")
+        prices[f"{target.strip()} @ {machine.strip()}" if machine else target.strip()] = price
+    return prices
+
+
+def report(
+    results: Annotated[list[Path], typer.Argument(help="Results files or folders of them (*.json).",
+                                                  show_default=False)],
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Report file, '-' for stdout. Default: reports/report.html, or reports/report.md "
+                               "with --format md.", show_default=False)] = None,
+    format: Annotated[str, typer.Option("--format", help="html or md (GitHub-flavoured Markdown).")] = "html",
+    baseline: Annotated[str, typer.Option("--baseline", help="Speedups are relative to this TARGET/VARIANT "
+                                                             "(TARGET@HOST/VARIANT to pick a machine).")] = "cpu/fp32",
+    price: Annotated[Optional[list[str]], typer.Option("--price", help="TARGET=USD per hour, for the cost view "
+                                                                       "(repeatable; overrides the suite's).")] = None,
+) -> None:
+    """Write an HTML or Markdown report comparing targets, variants and machines from results files."""
+    from ..results import read_all
+    from .tables import parse_baseline
+
+    if format not in DEFAULT_OUTPUT:
+        raise InputError(f"--format {format!r}: expected html or md")
+    parse_baseline(baseline)  # fail on a malformed baseline before reading anything
+    prices = parse_prices(price)
+    documents = read_all(results)
+    if format == "md":
+        from .markdown import render_markdown
+
+        text = render_markdown(documents, baseline, prices)
+    else:
+        from .html import render_html
+
+        text = render_html(documents, baseline, prices)
+    target = output if output is not None else DEFAULT_OUTPUT[format]
+    if str(target) == "-":
+        sys.stdout.write(text)
+        return
+    from .files import write_text
+
+    write_text(target, text)
+    cases = sum(len(d["cases"]) for d in documents)
+    files = f"{len(documents)} results file{'s' if len(documents) != 1 else ''}"
+    typer.echo(f"report: {target} ({cases} cases from {files})")

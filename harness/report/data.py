@@ -1,0 +1,162 @@
+"""The report's view of results: one row per case from ``harness.results.to_frame``, completed.
+
+``to_frame`` keeps the flat metrics; the report also needs what it flattens away or leaves out:
+which machine a case ran on (results from several machines merge into one report, so the
+machine becomes part of the target label), the unstable reasons and placement details that
+must travel with a number, repeat medians (for the uncertainty interval), and prices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..results import to_frame
+from .terminal import notes as case_notes
+
+# Columns the tables read; a run without, say, p999 or accuracy still yields them (as NaN).
+NUMERIC = [f"latency_ms.{k}" for k in ("n", "mean", "std", "cv", "cv_robust", "min", "p50", "p90", "p95", "p99",
+                                       "p999", "max", "median_ci_low", "median_ci_high", "median_ci_rel")] + [
+    "throughput.samples_per_s", "throughput.inferences_per_s", "memory_mb.peak_rss", "memory_mb.rss_start",
+    "memory_mb.rss_after_session", "timings_ms.session_create", "timings_ms.first_inference",
+    "timings_ms.session_create_median", "timings_ms.first_inference_median", "accuracy.cosine", "accuracy.top1",
+    "accuracy.max_abs"]
+PARAM_ORDER = ("batch", "streams")  # shown first, in this order; other params follow by name
+ADDED = ["machine", "machine_key", "machine_rank", "target_label", "config", "batch", "streams", "package",
+         "unstable_reasons", "partial_fallback", "nodes", "accuracy_verdict", "loss", "interval_low", "interval_high",
+         "price_per_hour", "notes"]
+
+
+@dataclass(frozen=True)
+class Machine:
+    key: str
+    label: str
+    environment: dict[str, Any]
+    runs: list[str] = field(default_factory=list)
+
+
+def machine_key(environment: dict[str, Any]) -> str:
+    """Fingerprint first: two runs on one host with another CPU or OS are different machines."""
+    return str(environment.get("fingerprint") or environment.get("hostname") or "unknown")
+
+
+def machines(documents: list[dict[str, Any]]) -> list[Machine]:
+    """Machines in order of first appearance; a hostname seen with two fingerprints gets a suffix."""
+    found: dict[str, Machine] = {}
+    for document in documents:
+        env = document.get("environment") or {}
+        key = machine_key(env)
+        if key not in found:
+            found[key] = Machine(key, str(env.get("hostname") or key), env)
+        found[key].runs.append(str(document.get("run_id")))
+    hostnames = pd.Series([m.label for m in found.values()])
+    duplicated = set(hostnames[hostnames.duplicated(keep=False)])
+    return [Machine(m.key, f"{m.label} ({m.key[:6]})" if m.label in duplicated else m.label, m.environment, m.runs)
+            for m in found.values()]
+
+
+def config_label(params: dict[str, Any]) -> str:
+    """'batch 4 · streams 2': every param but target/variant, so only like is compared with like."""
+    keys = [k for k in PARAM_ORDER if k in params] + sorted(k for k in params if k not in PARAM_ORDER)
+    text = " · ".join(f"{k} {params[k]}" for k in keys if not (k == "streams" and params[k] == 1))
+    return text or "default"
+
+
+def _config_sort(params: dict[str, Any]) -> tuple:
+    return (int(params.get("batch", 1) or 1), int(params.get("streams", 1) or 1),
+            tuple(sorted((k, str(v)) for k, v in params.items() if k not in PARAM_ORDER)))
+
+
+def _interval(case: dict[str, Any]) -> tuple[float, float]:
+    """The median's CI widened to cover every repeat's median: between-process variation is usually
+    the larger uncertainty, and a CI over pooled samples alone would hide it."""
+    latency = case.get("latency_ms") or {}
+    values = [v for v in (latency.get("median_ci_low"), latency.get("median_ci_high"), latency.get("p50"))
+              if isinstance(v, (int, float))]
+    repeats = (case.get("measurement") or {}).get("repeat_medians_ms") or []
+    values += [v for v in repeats if isinstance(v, (int, float))]
+    return (min(values), max(values)) if values else (math.nan, math.nan)
+
+
+LOSS_EXACT = 1e-12  # 1 - cosine below this is float64 rounding in the cosine itself, i.e. an exact match
+
+
+def _loss(case: dict[str, Any]) -> float:
+    """1 - cosine against the fp32 reference; the reference itself (no accuracy block) loses nothing."""
+    accuracy = case.get("accuracy") or {}
+    if isinstance(accuracy.get("cosine"), (int, float)):
+        loss = 1.0 - float(accuracy["cosine"])
+        return 0.0 if loss < LOSS_EXACT else loss
+    if case.get("status") == "ok" and not accuracy and (case.get("variant_kind") or case.get("variant")) == "fp32":
+        return 0.0
+    return math.nan
+
+
+def build_frame(documents: list[dict[str, Any]], prices: dict[str, float] | None = None) -> pd.DataFrame:
+    """One row per case with the columns every table uses.
+
+    ``prices`` (USD per hour) are keyed by target name or by target label ("cpu @ host-b") and
+    override a case's own ``price_per_hour``.
+    """
+    prices = prices or {}
+    found = machines(documents)
+    labels = {m.key: m.label for m in found}
+    rank = {m.key: i for i, m in enumerate(found)}
+    several = len(found) > 1
+    base = to_frame(documents).reset_index(drop=True)
+    extra: list[dict[str, Any]] = []
+    configs: dict[str, tuple] = {}
+    models: dict[str, int] = {}
+    targets: dict[str, int] = {}
+    variants: dict[str, int] = {}
+    for document in documents:
+        key = machine_key(document.get("environment") or {})
+        for case in document["cases"]:
+            params = dict(case.get("params") or {})
+            config = config_label(params)
+            configs.setdefault(config, _config_sort(params))
+            models.setdefault(str(case["model"]), len(models))
+            targets.setdefault(str(case["target"]), len(targets))
+            variants.setdefault(str(case["variant"]), len(variants))
+            label = f"{case['target']} @ {labels[key]}" if several else str(case["target"])
+            placement = case.get("placement") or {}
+            measurement = case.get("measurement") or {}
+            low, high = _interval(case)
+            price = prices.get(label, prices.get(str(case["target"]), case.get("price_per_hour")))
+            extra.append({
+                "machine": labels[key], "machine_key": key, "machine_rank": rank[key], "target_label": label,
+                "config": config, "batch": int(params.get("batch", 1) or 1),
+                "streams": int(params.get("streams", 1) or 1),
+                "package": (case.get("runtime") or {}).get("package"),
+                "unstable_reasons": "; ".join(measurement.get("unstable") or []),
+                "partial_fallback": bool(placement.get("partial_fallback")),
+                "nodes": f"{placement['on_requested']}/{placement['total']}" if placement.get("total") else "",
+                "accuracy_verdict": (case.get("accuracy") or {}).get("verdict"),
+                "loss": _loss(case), "interval_low": low, "interval_high": high,
+                "price_per_hour": float(price) if isinstance(price, (int, float)) else math.nan,
+                "notes": "; ".join(case_notes(case)) if case.get("status") == "ok" else "",
+            })
+    if len(extra) != len(base):
+        raise AssertionError("to_frame and the documents disagree on the number of cases")
+    frame = base.drop(columns=[c for c in ("machine", "batch", "streams") if c in base.columns])
+    frame = pd.concat([frame, pd.DataFrame(extra, index=frame.index, columns=ADDED)], axis=1)
+    for column in NUMERIC:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame else math.nan
+    for column in ("case_id", "model", "variant", "target", "status", "reason", "run_id", "suite", "cpu_model",
+                   "onnxruntime_version"):
+        if column not in frame:
+            frame[column] = None
+    if "samples_ms" not in frame:
+        frame["samples_ms"] = None
+    frame["unstable"] = frame["unstable_reasons"].fillna("").astype(str).str.len() > 0
+    order = sorted(configs, key=configs.__getitem__)
+    frame["config_rank"] = frame["config"].map({c: i for i, c in enumerate(order)})
+    # Suite order (first appearance), not alphabetical: users list fp32 before int8 and cpu first.
+    frame["model_rank"] = frame["model"].astype(str).map(models)
+    frame["target_rank"] = frame["target"].astype(str).map(targets)
+    frame["variant_rank"] = frame["variant"].astype(str).map(variants)
+    return frame.sort_values(["model_rank", "config_rank", "machine_rank", "target_rank", "variant_rank"],
+                             kind="stable", ignore_index=True)

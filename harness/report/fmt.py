@@ -1,0 +1,143 @@
+"""Number formatting and column specs shared by the HTML and Markdown renderers.
+
+One place decides how a latency, a speedup or a price reads, so the two outputs never
+disagree; the raw value stays available to the HTML tables for sorting.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .terminal import fmt_ms
+
+
+def missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def ms(value: float | None) -> str:
+    if missing(value):
+        return "-"
+    return f"{value / 1e3:.2f} s" if value >= 1000 else fmt_ms(value)
+
+
+def times(value: float | None) -> str:
+    if missing(value):
+        return "-"
+    return f"{value:.1f}×" if value >= 10 else f"{value:.2f}×"
+
+
+def times_range(low: float | None, high: float | None) -> str:
+    if missing(low) or missing(high):
+        return ""
+    return f"{low:.2f}–{high:.2f}×"
+
+
+def compact(value: float | None) -> str:
+    """141.1k, 2.35M: rates span six orders of magnitude across targets and batch sizes."""
+    if missing(value):
+        return "-"
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.1f}{suffix}"
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def pct(value: float | None) -> str:
+    return "-" if missing(value) else f"{value * 100:.1f}%"
+
+
+def loss(value: float | None) -> str:
+    if missing(value):
+        return "-"
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+def usd(value: float | None) -> str:
+    if missing(value):
+        return "-"
+    if value >= 100:
+        return f"${value:,.0f}"
+    return f"${value:.2f}" if value >= 1 else f"${value:.3g}"
+
+
+def mb(value: float | None) -> str:
+    return "-" if missing(value) else f"{value:,.0f}"
+
+
+def integer(value: float | None) -> str:
+    return "-" if missing(value) else f"{int(value):,}"
+
+
+def text(value: Any) -> str:
+    if missing(value):
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    return str(value)
+
+
+FORMATS: dict[str, Callable[[Any], str]] = {
+    "text": text, "ms": ms, "x": times, "rate": compact, "pct": pct, "loss": loss, "usd": usd, "mb": mb,
+    "int": integer, "count": compact, "cosine": lambda v: "-" if missing(v) else f"{v:.6f}",
+}
+
+
+def value(raw: Any, kind: str) -> str:
+    return FORMATS[kind](raw)
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    kind: str = "text"
+    title: str = ""  # tooltip: what the number means
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind != "text"
+
+
+CASE = [Column("model", "model"), Column("config", "params"), Column("target_label", "target"),
+        Column("variant", "variant")]
+
+COLUMNS: dict[str, list[Column]] = {
+    "fastest": [Column("model", "model"), Column("config", "params"), Column("choice", "fastest"),
+                Column("p50", "p50", "ms", "median latency"),
+                Column("speedup", "speedup", "x", "baseline p50 / this p50"),
+                Column("speedup_range", "speedup interval", "text",
+                       "from the baseline's and this case's uncertainty intervals"),
+                Column("samples_per_s", "samples/s", "rate"),
+                Column("throughput_speedup", "throughput ×", "x", "samples/s over the baseline's"),
+                Column("runner_up", "runner-up"), Column("margin", "margin", "pct", "runner-up p50 / p50 - 1"),
+                Column("confidence", "decided?", "text", "do the uncertainty intervals of the two overlap?"),
+                Column("notes", "notes")],
+    "percentiles": [*CASE, Column("n", "n", "int", "samples"), Column("p50", "p50", "ms"),
+                    Column("ci", "median 95% CI", "text", "distribution-free CI of the median"),
+                    Column("ci_rel", "±CI", "pct", "half-width of the CI relative to the median"),
+                    Column("p90", "p90", "ms"), Column("p95", "p95", "ms"), Column("p99", "p99", "ms"),
+                    Column("p999", "p99.9", "ms"), Column("max", "max", "ms"),
+                    Column("cv_robust", "robust CV", "pct", "scaled MAD / median"),
+                    Column("notes", "notes")],
+    "memory": [*CASE, Column("peak_rss", "peak RSS MB", "mb", "high-water mark of the worker process"),
+               Column("rss_after_session", "RSS after session MB", "mb"),
+               Column("session_mb", "session MB", "mb", "RSS after session creation minus RSS at start")],
+    "cold_start": [*CASE, Column("session_create", "session create", "ms"),
+                   Column("first_inference", "first inference", "ms"), Column("p50", "warm p50", "ms"),
+                   Column("first_vs_warm", "first / warm", "x")],
+    "quantization": [*CASE, Column("p50", "p50", "ms"), Column("cosine", "cosine", "cosine"),
+                     Column("loss", "1 - cosine", "loss"), Column("top1", "top-1 agreement", "pct"),
+                     Column("verdict", "accuracy"), Column("pareto", "Pareto front", "text",
+                                                            "no other case is both faster and more accurate")],
+    "cost": [*CASE, Column("price_per_hour", "USD / hour", "usd"), Column("samples_per_s", "samples/s", "rate"),
+             Column("cost_per_million", "USD / 1M inferences", "usd"),
+             Column("inferences_per_dollar", "inferences / USD", "count"), Column("cheapest", "cheapest")],
+    "problems": [*CASE, Column("status", "status"), Column("reason", "reason")],
+    "problems_grouped": [Column("target_label", "target"), Column("status", "status"),
+                         Column("cases", "cases", "int"), Column("reason", "reason"), Column("models", "models"),
+                         Column("variants", "variants"), Column("params", "params")],
+    "flagged": [*CASE, Column("p50", "p50", "ms"), Column("notes", "flags")],
+}

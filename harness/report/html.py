@@ -1,0 +1,203 @@
+"""The self-contained HTML report: one file, plotly.js embedded once, no network access needed.
+
+Everything from suites and results is escaped: jinja2 autoescapes the markup, ``script_json``
+makes the embedded chart data safe inside <script>, and charts.py escapes plotly labels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup
+
+from .. import __version__
+from ..results import read_all
+from . import charts, fmt, tables
+from .data import Machine, build_frame, machines
+from .files import write_text
+from .fmt import COLUMNS, Column
+from .summary import Summary, summarize
+from .views import TableView, matrix_view, table_view
+
+
+def script_json(value: Any) -> Markup:
+    """JSON that cannot end its <script> element or open a comment: <, > and & become \\u escapes
+    (they only occur inside JSON strings, where the escapes mean the same characters)."""
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                         ("\u2029", "\\u2029")):
+        text = text.replace(raw, escaped)
+    return Markup(text)
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> Markup:
+    from plotly.offline import get_plotlyjs
+
+    return Markup(get_plotlyjs().replace("</script", "<\\/script"))
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True)
+
+
+@dataclass
+class Figures:
+    """Chart specs collected while building sections; embedded once as JSON, drawn lazily by id."""
+
+    specs: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, spec: dict[str, Any], caption: str = "", wide: bool = False) -> dict[str, Any]:
+        self.specs.append(spec)
+        return {"index": len(self.specs) - 1, "height": spec["layout"].get("height", 360), "caption": caption,
+                "wide": wide}
+
+
+def _machine_rows(found: list[Machine]) -> tuple[list[str], list[list[str]]]:
+    """Side-by-side environment comparison: the fields that explain a difference in speed."""
+    fields = [("hostname", "hostname"), ("cpu_model", "CPU"), ("cpu_count_physical", "physical cores"),
+              ("cpu_count_logical", "logical CPUs"), ("memory_gb", "memory GB"), ("os", "OS"),
+              ("cpu_governor", "governor"), ("python", "Python"), ("onnxruntime_version", "onnxruntime"),
+              ("harness_version", "harness"), ("fingerprint", "fingerprint")]
+    rows = [[label, *(fmt.text(m.environment.get(key)) or "-" for m in found)] for key, label in fields]
+    gpus = [", ".join(str(g.get("name", g)) if isinstance(g, dict) else str(g) for g in m.environment.get("gpus") or [])
+            or "-" for m in found]
+    rows.append(["GPUs", *gpus])
+    rows.append(["runs", *(", ".join(m.runs) for m in found)])
+    return [m.label for m in found], rows
+
+
+def _environment_items(environment: dict[str, Any]) -> list[tuple[str, str]]:
+    items = []
+    for key, value in environment.items():
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, sort_keys=True) if isinstance(value, dict) else ", ".join(map(str, value))
+        items.append((str(key), fmt.text(value) or "-"))
+    return items
+
+
+def _dynamic(frame: pd.DataFrame, fixed: list[Column], kind: str, **kinds: str) -> list[Column]:
+    """Fixed columns, then every other column of ``frame`` (machines, batch sizes, targets) as ``kind``."""
+    names = {c.key for c in fixed}
+    return fixed + [Column(c, c, kinds.get(c, kind)) for c in frame.columns if c not in names]
+
+
+def _throughput_view(frame: pd.DataFrame, by: str) -> TableView | None:
+    """Only when ``by`` varies: a one-column pivot says nothing the percentiles table does not."""
+    table = tables.throughput_pivot(frame, by)
+    if table.empty or len(table.columns) < 7:  # 4 label columns + fixed + >= 2 values + scaling
+        return None
+    fixed = [Column("model", "model"), Column("fixed", "other params"), Column("target_label", "target"),
+             Column("variant", "variant")]
+    return table_view(table, _dynamic(table, fixed, "rate", scaling="x"), f"t-throughput-{by}",
+                      f"samples/s by {by}; scaling = samples/s at the largest {by} over the smallest")
+
+
+def _model_sections(frame: pd.DataFrame, figures: Figures, k: int) -> list[dict[str, Any]]:
+    """One chart set per model (never per case), from tables computed once for all models."""
+    cases = tables.ok(frame)
+    curves = {by: tables.throughput_vs(frame, by) for by in ("batch", "streams")}
+    quant = tables.quantization(frame)
+    sections = []
+    for model in dict.fromkeys(frame["model"]):
+        mine = cases[cases["model"] == model]
+        out = []
+        if len(mine):
+            out.append(figures.add(charts.latency_boxes(mine, k),
+                                   f"Boxes from at most {k:,} evenly spaced quantiles of each case's raw samples "
+                                   "(min and max kept); exact percentiles are in the tables. ✗: fails the accuracy "
+                                   "check.", wide=True))
+            for by, curve in curves.items():
+                if len(curve := curve[curve["model"] == model]):
+                    out.append(figures.add(charts.throughput_lines(curve, by),
+                                           "Measured, not derived: completed samples over wall time.", wide=True))
+            if len(points := quant[quant["model"] == model]) > 1:
+                out.append(figures.add(charts.accuracy_scatter(points),
+                                       "Accuracy loss is 1 - cosine similarity of the outputs against the fp32 "
+                                       "reference on CPU. Lower left is better; × fails the accuracy check; "
+                                       "dotted and labelled: the Pareto front per params."))
+            out.append(figures.add(charts.memory_bars(mine), "Peak RSS includes the runtime and the arena."))
+        sections.append({"model": model, "charts": out})
+    return sections
+
+
+def _dates(documents: list[dict[str, Any]]) -> str:
+    starts = sorted(str(d.get("started_at")) for d in documents if d.get("started_at"))
+    ends = sorted(str(d.get("finished_at")) for d in documents if d.get("finished_at"))
+    if not starts:
+        return "-"
+    first = starts[0].replace("T", " ").replace("Z", "")
+    last = (ends[-1] if ends else starts[-1]).replace("T", " ").replace("Z", "")
+    return f"{first} – {last} UTC" if first != last else f"{first} UTC"
+
+
+def context(documents: list[dict[str, Any]], baseline: str = "cpu/fp32",
+            prices: dict[str, float] | None = None) -> dict[str, Any]:
+    """Everything the template shows, computed once."""
+    base = tables.parse_baseline(baseline)
+    frame = build_frame(documents, prices)
+    summary: Summary = summarize(documents, frame, base)
+    figures = Figures()
+    k = charts.points_per_case(int((frame["status"] == "ok").sum()))
+    best = tables.speedup_matrix(frame, base)
+    same = tables.speedup_matrix(frame, base, base.variant)
+    heatmap = figures.add(charts.speedup_heatmap(best), "Colour: log scale, white = as fast as the baseline. "
+                          "Each cell is the target's fastest variant that passes accuracy, at the same params.",
+                          wide=True) if not best.speedups.empty else None
+    found = machines(documents)
+    machine_names, machine_rows = _machine_rows(found)
+    comparison = tables.machine_comparison(frame)
+    tables_out = {
+        "fastest": table_view(summary.fastest, COLUMNS["fastest"], "t-fastest",
+                              "Fastest eligible target × variant per model and params (by p50), "
+                              f"vs {summary.baseline}"),
+        "best": matrix_view(best, "t-best", annotate=True),
+        "same": matrix_view(same, "t-same", annotate=False),
+        "percentiles": table_view(tables.percentiles(frame), COLUMNS["percentiles"], "t-percentiles"),
+        "throughput_batch": _throughput_view(frame, "batch"),
+        "throughput_streams": _throughput_view(frame, "streams"),
+        "memory": table_view(tables.memory(frame), COLUMNS["memory"], "t-memory"),
+        "cold_start": table_view(tables.cold_start(frame), COLUMNS["cold_start"], "t-cold"),
+        "quantization": table_view(tables.quantization(frame), COLUMNS["quantization"], "t-quant"),
+        "cost": table_view(cost, COLUMNS["cost"], "t-cost") if len(cost := tables.cost(frame)) else None,
+        "problems": table_view(tables.problems(frame), COLUMNS["problems"], "t-problems"),
+        "problems_grouped": table_view(tables.problems_grouped(frame), COLUMNS["problems_grouped"],
+                                       "t-problems-grouped", empty="No case failed and none was unavailable."),
+        "flagged": table_view(tables.flagged(frame), COLUMNS["flagged"], "t-flagged",
+                              empty="No measurement carries a warning."),
+        "machines": table_view(comparison, _dynamic(comparison, [Column("model", "model"), Column("config", "params"),
+                                                                 Column("target", "target"),
+                                                                 Column("variant", "variant")], "ms",
+                                                     fastest="text", ratio="x"),
+                               "t-machines") if len(comparison) else None,
+    }
+    models = _model_sections(frame, figures, k)
+    return {
+        "title": summary.title, "summary": summary,
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "dates": _dates(documents), "harness_version": __version__, "heatmap": heatmap, "tables": tables_out,
+        "models": models, "machines": found, "machine_names": machine_names, "machine_rows": machine_rows,
+        "environments": [(m, _environment_items(m.environment)) for m in found], "points_per_case": k,
+        "figures": script_json(figures.specs), "plotly_js": plotly_js(), "n_figures": len(figures.specs),
+    }
+
+
+def render_html(documents: list[dict[str, Any]], baseline: str = "cpu/fp32",
+                prices: dict[str, float] | None = None) -> str:
+    return _environment().get_template("report.html.j2").render(**context(documents, baseline, prices))
+
+
+def write_report(paths: list[Path], output: Path, baseline: str = "cpu/fp32",
+                 prices: dict[str, float] | None = None) -> Path:
+    """Read results files/folders and write one self-contained HTML report; returns its path."""
+    return write_text(Path(output), render_html(read_all(paths), baseline, prices))

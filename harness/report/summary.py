@@ -1,0 +1,99 @@
+"""The verdict summary both HTML and Markdown open with: what to use per model, and how sure we are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from . import fmt, tables
+from .tables import Baseline, Pick, Verdict
+
+
+@dataclass(frozen=True)
+class Line:
+    kind: str  # "Lowest latency", "Highest throughput", "Lowest cost"
+    config: str
+    choice: str
+    value: str
+    detail: str
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Card:
+    model: str
+    lines: list[Line]
+    confidence: str
+    decisive: bool | None
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class Summary:
+    title: str
+    suites: list[str]
+    baseline: str  # as resolved, e.g. "cpu @ host-a · fp32"
+    counts: dict[str, int]
+    cards: list[Card]
+    fastest: pd.DataFrame
+    runtimes: list[str]
+
+
+def _latency_line(pick: Pick, baseline: str) -> Line:
+    if pick.choice == baseline:
+        detail = "the baseline itself: no other eligible case was faster"
+    elif fmt.missing(pick.speedup):
+        detail = f"no {baseline} measurement at these params to compare with"
+    else:
+        interval = fmt.times_range(pick.speedup_low, pick.speedup_high)
+        detail = f"{fmt.times(pick.speedup)} vs {baseline} (interval {interval})"
+    return Line("Lowest latency", pick.config, pick.choice, f"{fmt.ms(pick.value)} p50", detail, pick.notes)
+
+
+def _throughput_line(pick: Pick) -> Line:
+    detail = f"{fmt.times(pick.speedup)} the baseline's samples/s" if not fmt.missing(pick.speedup) else ""
+    if pick.runner_up:
+        detail += f"{'; ' if detail else ''}runner-up {pick.runner_up} {fmt.pct(pick.margin)} lower"
+    return Line("Highest throughput", pick.config, pick.choice, f"{fmt.compact(pick.value)} samples/s", detail,
+                pick.notes)
+
+
+def _cost_line(pick: Pick) -> Line:
+    detail = f"runner-up {pick.runner_up} costs {fmt.pct(pick.margin)} more" if pick.runner_up else ""
+    return Line("Lowest cost per million inferences", pick.config, pick.choice, f"{fmt.usd(pick.value)} / 1M",
+                detail, pick.notes)
+
+
+def card(verdict: Verdict, baseline: str) -> Card:
+    lines = []
+    if verdict.latency:
+        lines.append(_latency_line(verdict.latency, baseline))
+    if verdict.throughput:
+        lines.append(_throughput_line(verdict.throughput))
+    if verdict.cheapest:
+        lines.append(_cost_line(verdict.cheapest))
+    decisive = verdict.latency.decisive if verdict.latency else None
+    return Card(verdict.model, lines, verdict.confidence, decisive, verdict.warnings)
+
+
+def _runtimes(frame: pd.DataFrame) -> list[str]:
+    """'onnxruntime-openvino 1.24.1 (openvino @ host-b)': which build produced which numbers."""
+    cases = frame[frame["status"] == "ok"].sort_values(["machine_rank", "target_rank"])
+    builds: dict[str, list[str]] = {}
+    for record in cases[["package", "onnxruntime_version", "target_label"]].to_dict("records"):
+        build = f"{record['package'] or 'onnxruntime'} {record['onnxruntime_version'] or '?'}"
+        builds.setdefault(build, [])
+        if record["target_label"] not in builds[build]:
+            builds[build].append(record["target_label"])
+    return [f"{build} ({', '.join(targets)})" for build, targets in builds.items()]
+
+
+def summarize(documents: list[dict[str, Any]], frame: pd.DataFrame, baseline: Baseline) -> Summary:
+    suites = list(dict.fromkeys(str((d.get("suite") or {}).get("name") or "?") for d in documents))
+    fastest = tables.fastest(frame, baseline)
+    label = tables.baseline_label(frame, baseline)
+    cards = [card(v, label) for v in tables.verdicts(frame, baseline, fastest)]
+    return Summary(f"Benchmark report: {', '.join(suites)}", suites, label, tables.counts(frame), cards, fastest,
+                   _runtimes(frame))
