@@ -126,6 +126,16 @@ def thread_warnings(case: Case) -> list[str]:
     return []
 
 
+BUSY_SHARE = 0.25  # other processes' share of all CPU time above which the machine was not quiet
+
+
+def busy_warnings(loops: list[dict[str, Any]]) -> list[str]:
+    shares = [l["other_processes_cpu"] for l in loops if l.get("other_processes_cpu") is not None]
+    if shares and max(shares) > BUSY_SHARE:
+        return [f"busy machine: other processes used {max(shares):.0%} of CPU time while measuring"]
+    return []
+
+
 def run_case(case: Case, runtimes: _Runtimes, variants: VariantStore, workdir: Path, plan: Plan) -> dict[str, Any]:
     record = base_record(case)
     if case.target.price_per_hour is not None:
@@ -202,13 +212,16 @@ def assemble(record: dict[str, Any], case: Case, results: list[dict[str, Any]], 
                     "worker_process": float(np.median([o.wall_s for o in outcomes]) * 1e3)},
         measurement={"iterations": iterations, "warmup_iterations": loops[0]["warmup_iterations"],
                      "duration_s": wall, "stop_reason": stop_reasons[0] if len(stop_reasons) == 1 else stop_reasons,
-                     "minimums_met": all(l["stop_reason"] in ("minimums", "precision") for l in loops),
+                     "minimums_met": all(l["minimums_met"] for l in loops),
+                     "other_processes_cpu": max((l["other_processes_cpu"] for l in loops
+                                                 if l.get("other_processes_cpu") is not None), default=None),
                      "precision": m.precision,
                      "precision_met": all(l["precision_met"] for l in loops) if m.precision else None,
                      "median_ci_reached": stats.median_ci_reached(summary["n"]),
                      "repeats": len(results), "repeat_medians_ms": medians,
                      "repeat_iterations": [l["iterations"] for l in loops],
-                     "repeat_spread": spread, "unstable": unstable, "warnings": thread_warnings(case)},
+                     "repeat_spread": spread, "unstable": unstable,
+                     "warnings": thread_warnings(case) + busy_warnings(loops)},
         samples_ms=samples,
     )
     if first.get("placement") is not None:

@@ -382,6 +382,29 @@ def device_resident(ort: Any, session: Any, feeds: dict[str, np.ndarray], case: 
                      "precision_met": precision_met, "inferences_per_s": len(samples) / wall_s if wall_s else None}}
 
 
+def machine_cpu_seconds() -> tuple[float, float] | None:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat; None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - values[3] - values[4]) / ticks, sum(values) / ticks
+
+
+def others_cpu_share(before: tuple, after: tuple) -> float | None:
+    """Share of the machine's CPU time that OTHER processes used while we measured.
+
+    A load that slows every run alike leaves no trace in the samples; this is how it shows.
+    """
+    (m0, t0), (m1, t1) = before, after
+    if m0 is None or m1 is None or m1[1] <= m0[1]:
+        return None
+    own = (t1.user + t1.system) - (t0.user + t0.system)
+    return max(0.0, min(1.0, ((m1[0] - m0[0]) - own) / (m1[1] - m0[1])))
+
+
 def measure(case: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"status": "failed"}
     rss_start = rss_mb()
@@ -428,6 +451,7 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
     rss_warm = rss_mb()
     streams = int(case.get("streams", 1))
     gc.collect()
+    load_before = machine_cpu_seconds(), os.times()
     gc.disable()  # a collection inside the timed loop is the harness's noise, not the model's
     try:
         if streams > 1:
@@ -436,6 +460,7 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
             samples, start, end, reason, precision_met = run_until(run, m)
     finally:
         gc.enable()
+    other_load = others_cpu_share(load_before, (machine_cpu_seconds(), os.times()))
     rss_end = rss_mb()
     gpu_after = gpu_memory_mb(device_id) if gpu_before is not None else None
     wall_s = (end - start) / 1e9
@@ -447,6 +472,8 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
                    "rss_end": rss_end},
         loop={"iterations": len(samples), "warmup_iterations": warmup_n, "wall_s": wall_s, "stop_reason": reason,
               "precision_met": precision_met, "streams": streams,
+              "minimums_met": len(samples) >= m["min_iterations"] and wall_s >= m["min_s"],
+              "other_processes_cpu": other_load,
               "inferences_per_s": len(samples) / wall_s if wall_s > 0 else None},
     )
     if gpu_after is not None:
