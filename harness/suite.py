@@ -154,7 +154,8 @@ class MeasureSpec(Strict):
     repeats: int = Field(1, ge=1, description="Independent worker processes per case.")
     timeout_s: float = Field(600.0, gt=0, description="Per worker process; a case past it fails.")
     accuracy_samples: int = Field(4, ge=1, description="Input sets compared with the reference.")
-    unstable_cv: float = Field(0.10, gt=0, description="Flag a case unstable above this coefficient of variation.")
+    unstable_cv: float = Field(0.10, gt=0, description="Flag a case unstable above this robust CV (1.4826 MAD/median) "
+                               "or upper-tail spread ((p90-p50)/(1.28 p50)).")
     unstable_spread: float = Field(0.10, gt=0, description="...or above this relative spread between repeats.")
     placement: bool = Field(True, description="Count nodes per provider in an untimed profiling pass.")
 
