@@ -154,6 +154,20 @@ def variants(suite: SuiteArg) -> None:
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
+def _register_commands() -> None:
+    """Commands whose modules own their options (report, compare, baseline, export)."""
+    from .compare_cli import baseline_app, compare, export
+    from .report.command import report
+
+    app.command()(report)
+    app.command()(compare)
+    app.command()(export)
+    app.add_typer(baseline_app, name="baseline")
+
+
+_register_commands()
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)
@@ -164,13 +178,13 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors (unknown option, bad value). Typer vendors click in recent releases and
+        # uses the click package in older ones, so recognise them by shape, not by class.
+        if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(EXIT_INPUT)
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             sys.exit(EXIT_INTERRUPTED)
         raise
     sys.exit(code if isinstance(code, int) else EXIT_OK)

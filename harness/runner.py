@@ -49,7 +49,7 @@ class RunOutcome:
 
 
 @dataclass
-class _Runtimes:
+class RuntimeCache:
     """Runtimes resolved once per target; an unavailable one is remembered with its reason."""
 
     say: Any
@@ -64,11 +64,14 @@ class _Runtimes:
         return self.found[case.target.name]
 
 
-def results_path(out_dir: Path, suite_name: str, started: datetime) -> Path:
-    return out_dir / f"{suite_name}-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+def results_path(out_dir: Path, suite_name: str, started: datetime, run_id: str) -> Path:
+    """<suite>-<UTC time>.json; two runs started in the same second get the run id's suffix."""
+    path = out_dir / f"{suite_name}-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    return path if not path.exists() else path.with_name(f"{path.stem}-{run_id[-6:]}.json")
 
 
-def run_plan(plan: Plan, out_dir: Path, reporter: Reporter) -> RunOutcome:
+def start_document(plan: Plan, out_dir: Path, runner: str = "harness run") -> tuple[dict[str, Any], Path]:
+    """A new results document for a plan, written at once so that even an empty run leaves a file."""
     loaded, suite = plan.loaded, plan.loaded.suite
     started = datetime.now(timezone.utc)
     run_id = f"{suite.name}-{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
@@ -77,13 +80,18 @@ def run_plan(plan: Plan, out_dir: Path, reporter: Reporter) -> RunOutcome:
         suite={"name": suite.name, "path": str(loaded.path), "sha256": loaded.sha256, "description": suite.description},
         environment=fingerprint(),
         settings={"measure": suite.measure.model_dump(), "session": suite.session.model_dump(exclude_none=True),
-                  "accuracy": suite.accuracy.model_dump(exclude_none=True)},
+                  "accuracy": suite.accuracy.model_dump(exclude_none=True), "runner": runner},
     )
-    path = results_path(out_dir, suite.name, started)
+    path = results_path(out_dir, suite.name, started, run_id)
     write_atomic(path, document)
+    return document, path
+
+
+def run_plan(plan: Plan, out_dir: Path, reporter: Reporter) -> RunOutcome:
+    document, path = start_document(plan, out_dir)
     reporter.start(plan, path)
-    runtimes = _Runtimes(reporter.message)
-    variants = VariantStore(loaded, plan.model_files, reporter.message)
+    runtimes = RuntimeCache(reporter.message)
+    variants = VariantStore(plan.loaded, plan.model_files, reporter.message)
     scratch = Path(tempfile.mkdtemp(prefix="harness-run-"))
     interrupted = False
     try:
@@ -136,7 +144,7 @@ def busy_warnings(loops: list[dict[str, Any]]) -> list[str]:
     return []
 
 
-def run_case(case: Case, runtimes: _Runtimes, variants: VariantStore, workdir: Path, plan: Plan) -> dict[str, Any]:
+def run_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, workdir: Path, plan: Plan) -> dict[str, Any]:
     record = base_record(case)
     if case.target.price_per_hour is not None:
         record["price_per_hour"] = case.target.price_per_hour
@@ -161,8 +169,13 @@ def run_case(case: Case, runtimes: _Runtimes, variants: VariantStore, workdir: P
         "provider_options": case.target.options, "session": case.target.session.model_dump(exclude_none=True),
         "inputs": str(workdir / "inputs.npz"), "measure": m.model_dump(), "streams": case.params.get("streams", 1),
         "placement": m.placement, "workdir": str(workdir),
-        "reference": variants.reference(case, workdir),
+        "reference": None,
     }
+    try:
+        job["reference"] = variants.reference(case, workdir)
+        reference_error = None
+    except Exception as exc:  # the reference model itself failed to build or run: speed is still worth having
+        reference_error = f"reference outputs could not be computed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     outcomes = []
     for repeat in range(m.repeats):
         outcome = run_worker(runtime.python, job, workdir, m.timeout_s)
@@ -175,7 +188,10 @@ def run_case(case: Case, runtimes: _Runtimes, variants: VariantStore, workdir: P
             return merged
         job["placement"] = False  # once is enough
         job["reference"] = None
-    return assemble(record, case, [o.result for o in outcomes], outcomes, suite)  # type: ignore[misc]
+    record = assemble(record, case, [o.result for o in outcomes], outcomes, suite)  # type: ignore[misc]
+    if reference_error:
+        record["accuracy"] = {"error": reference_error, "verdict": "error"}
+    return record
 
 
 def assemble(record: dict[str, Any], case: Case, results: list[dict[str, Any]], outcomes: list, suite: Any) -> dict:

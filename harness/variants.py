@@ -20,7 +20,7 @@ import onnx
 
 from . import __version__
 from .inputs import make_feeds
-from .models import ModelFile, resolve_model_file
+from .models import ModelFile
 from .runtimes import cache_dir
 from .suite import LoadedSuite, VariantSpec
 

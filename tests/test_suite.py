@@ -106,3 +106,5 @@ def test_cli_schema_and_validate_exit_codes(write_suite) -> None:
     bad = run_cli("validate", write_suite(MINIMAL + "measure: {warmpu: 1}\n"))
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "measure.warmpu" in bad.stderr
+    usage = run_cli("run", "--bogus", "x.yaml")
+    assert usage.returncode == 2 and "No such option: --bogus" in usage.stderr

@@ -1,0 +1,137 @@
+"""Export results to pytest-benchmark's JSON format.
+
+Users already on pytest-benchmark (its ``compare`` command, ``--benchmark-compare-fail``,
+github-action-benchmark's ``pytest`` tool, Bencher, CodSpeed importers) read this format.
+Each ok case becomes one benchmark whose rounds are the harness's raw per-inference samples,
+converted to SECONDS as pytest-benchmark stores them; the statistics are computed by
+pytest-benchmark's own ``Stats`` class, so quartiles, outlier counts and ``ops`` mean exactly
+what they mean there. Failed and unavailable cases are left out, as pytest-benchmark leaves
+out benchmarks that errored; they are counted in the return value so the CLI can say so.
+"""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime, timezone
+from typing import Any
+
+from pytest_benchmark import __version__ as PYTEST_BENCHMARK_VERSION
+from pytest_benchmark.stats import Stats
+
+from .errors import InputError
+
+TIMER = "harness.worker: time.perf_counter_ns around session.run"
+
+
+def machine_info(document: dict[str, Any]) -> dict[str, Any]:
+    """pytest-benchmark's machine_info keys, filled from the machine that ran the suite."""
+    env = document.get("environment") or {}
+    return {
+        "node": env.get("hostname"),
+        "processor": env.get("cpu_model"),
+        "machine": env.get("machine"),
+        "python_compiler": "",
+        "python_implementation": "CPython",
+        "python_implementation_version": env.get("python"),
+        "python_version": env.get("python"),
+        "python_build": [],
+        "release": (env.get("os") or "").partition(" ")[2],
+        "system": (env.get("os") or "").partition(" ")[0],
+        "cpu": {"brand_raw": env.get("cpu_model"), "count": env.get("cpu_count_logical"),
+                "flags": env.get("cpu_flags") or []},
+        "harness_fingerprint": env.get("fingerprint"),
+    }
+
+
+def commit_info(document: dict[str, Any], commit: str | None, branch: str | None) -> dict[str, Any]:
+    """The results file does not know the commit; the caller may (``--commit``), else 'unversioned'."""
+    return {"id": commit or "unversioned", "time": None, "author_time": None, "dirty": False,
+            "project": (document.get("suite") or {}).get("name"), "branch": branch or "(unknown)",
+            "harness_run_id": document.get("run_id")}
+
+
+def benchmark_stats(samples_ms: list[float], include_data: bool) -> dict[str, Any]:
+    stats = Stats()
+    for value in samples_ms:
+        stats.update(value / 1000.0)
+    out = {k: _plain(v) for k, v in stats.as_dict().items()}
+    if include_data:
+        out["data"] = [v / 1000.0 for v in samples_ms]
+    out["iterations"] = 1
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return float(value) if hasattr(value, "item") else value
+
+
+def benchmark_entry(document: dict[str, Any], record: dict[str, Any], include_data: bool) -> dict[str, Any]:
+    suite = (document.get("suite") or {}).get("name", "suite")
+    measure = (document.get("settings") or {}).get("measure") or {}
+    params = {"variant": record["variant"], "target": record["target"], **(record.get("params") or {})}
+    return {
+        "group": record["model"],
+        "name": record["case_id"],
+        "fullname": f"{suite}::{record['case_id']}",
+        "params": params,
+        "param": "-".join(f"{k}={v}" for k, v in params.items()),
+        "extra_info": extra_info(record),
+        "options": {"disable_gc": False, "timer": TIMER, "min_rounds": measure.get("min_iterations"),
+                    "max_time": measure.get("max_s"), "min_time": measure.get("min_s"),
+                    "warmup": measure.get("warmup_s"), "precision": measure.get("precision"),
+                    "repeats": measure.get("repeats")},
+        "stats": benchmark_stats(record["samples_ms"], include_data),
+    }
+
+
+def extra_info(record: dict[str, Any]) -> dict[str, Any]:
+    """What pytest-benchmark has no field for, but a reader of the numbers needs."""
+    runtime = record.get("runtime") or {}
+    accuracy = {k: v for k, v in (record.get("accuracy") or {}).items() if k != "outputs"}
+    placement = record.get("placement") or {}
+    return {
+        "case_id": record["case_id"],
+        "model": record["model"],
+        "variant": record["variant"],
+        "target": record["target"],
+        "provider": (runtime.get("providers_assigned") or runtime.get("providers_requested") or [None])[0],
+        "onnxruntime_version": runtime.get("onnxruntime_version"),
+        "latency_ms": {k: (record.get("latency_ms") or {}).get(k) for k in ("p50", "p90", "p99", "mean")},
+        "throughput": record.get("throughput"),
+        "memory_mb": record.get("memory_mb"),
+        "accuracy": accuracy or None,
+        "placement": {k: placement.get(k) for k in ("fraction_on_requested", "nodes", "partial_fallback")}
+        if placement else None,
+        "unstable": (record.get("measurement") or {}).get("unstable") or [],
+        "timer": TIMER,
+    }
+
+
+def to_pytest_benchmark(documents: list[dict[str, Any]], commit: str | None = None, branch: str | None = None,
+                        include_data: bool = False) -> tuple[dict[str, Any], int]:
+    """(the JSON document, number of cases left out because they were not ok)."""
+    if not documents:
+        raise InputError("nothing to export")
+    seen: set[str] = set()
+    benchmarks, skipped = [], 0
+    for document in documents:
+        for record in document["cases"]:
+            if record.get("status") != "ok" or not record.get("samples_ms"):
+                skipped += 1
+                continue
+            entry = benchmark_entry(document, record, include_data)
+            if entry["fullname"] in seen:
+                raise InputError(f"{document['_path']}: case {record['case_id']} appears in more than one "
+                                 "results file; export one run at a time")
+            seen.add(entry["fullname"])
+            benchmarks.append(entry)
+    first = documents[0]
+    return {
+        "machine_info": machine_info(first),
+        "commit_info": commit_info(first, commit, branch),
+        "benchmarks": benchmarks,
+        "datetime": first.get("started_at") or datetime.now(timezone.utc).isoformat(),
+        "version": PYTEST_BENCHMARK_VERSION,
+        "harness": {"exported_by": f"python {platform.python_version()}",
+                    "runs": [d.get("run_id") for d in documents]},
+    }, skipped
