@@ -56,6 +56,23 @@ def rss_mb() -> float | None:
             return None
 
 
+def peak_rss_mb() -> float | None:
+    """This process's own peak RSS (VmHWM), or None off Linux.
+
+    Not ru_maxrss: Linux starts a spawned child's ru_maxrss at its PARENT's high-water mark
+    (the vfork'd copy's mm is recorded at exec), so a 500 MB harness parent would make every
+    worker look at least 500 MB big. VmHWM belongs to the mm created by exec: the worker's alone.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 @contextmanager
 def captured_stderr() -> Iterator[list[str]]:
     """Collect what onnxruntime's C++ logger and Python warnings print while creating a session."""
@@ -439,6 +456,8 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
         reason = explain(lines) or "no reason given"
         return {**result, "status": "unavailable", "reason": f"onnxruntime fell back to {', '.join(assigned)}: {reason}"}
     rss_session = rss_mb()
+    if case.get("mode") == "extras":
+        return {**result, **untimed_passes(ort, session, feeds, case)}
 
     def run() -> Any:
         return session.run(None, feeds)
@@ -469,7 +488,7 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
         samples_ms=[round(s / 1e6, 6) for s in samples],  # ns resolution, short JSON
         timings_ms={**result["timings_ms"], "session_create": session_ms, "first_inference": first_ms},
         memory_mb={"rss_start": rss_start, "rss_after_session": rss_session, "rss_after_warmup": rss_warm,
-                   "rss_end": rss_end},
+                   "rss_end": rss_end, "peak_rss": peak_rss_mb()},
         loop={"iterations": len(samples), "warmup_iterations": warmup_n, "wall_s": wall_s, "stop_reason": reason,
               "precision_met": precision_met, "streams": streams,
               "minimums_met": len(samples) >= m["min_iterations"] and wall_s >= m["min_s"],
@@ -484,16 +503,23 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
             result["device_resident"] = device_resident(ort, session, feeds, case)
         except Exception as exc:
             result["device_resident"] = {"error": first_line(clean(f"{type(exc).__name__}: {exc}"))}
+    return result
+
+
+def untimed_passes(ort: Any, session: Any, feeds: dict[str, np.ndarray], case: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy and node placement. Run in a worker of their own (mode "extras") so that the
+    extra sessions and outputs they hold never inflate the measuring worker's peak memory."""
+    out: dict[str, Any] = {"status": "ok"}
     try:
-        result["accuracy"] = accuracy(session, case)
+        out["accuracy"] = accuracy(session, case)
     except Exception as exc:
-        result["accuracy"] = {"error": first_line(f"{type(exc).__name__}: {exc}")}
+        out["accuracy"] = {"error": first_line(clean(f"{type(exc).__name__}: {exc}"))}
     if case.get("placement"):
         try:
-            result["placement"] = placement(ort, case["model_path"], case, feeds, case["workdir"])
+            out["placement"] = placement(ort, case["model_path"], case, feeds, case["workdir"])
         except Exception as exc:
-            result["placement"] = {"error": first_line(f"{type(exc).__name__}: {exc}")}
-    return result
+            out["placement"] = {"error": first_line(clean(f"{type(exc).__name__}: {exc}"))}
+    return out
 
 
 def probe_main(provider: str, options_json: str) -> int:

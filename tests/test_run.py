@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from harness.results import load
@@ -132,3 +133,25 @@ def test_bad_inputs_exit_2_with_one_line(write_suite, models_dir) -> None:
             lines = out.stderr.strip().splitlines()
             assert len(lines) == 1 and f"bad{i}.yaml" in lines[0] and expected in lines[0], lines
     assert not (models_dir / "out").exists()  # nothing was started
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="VmHWM is Linux's; elsewhere the wait4 figure is used")
+def test_peak_memory_is_the_workers_own_not_the_parents(write_suite, models_dir, tmp_path) -> None:
+    """Linux starts a spawned child's ru_maxrss at the parent's high-water mark; a big parent
+    must not make a small worker look big."""
+    from harness.plan import build_plan
+    from harness.runner import RuntimeCache, run_case
+    from harness.suite import load_suite
+    from harness.variants import VariantStore
+
+    matmul_model(models_dir / "mm.onnx")
+    plan = build_plan(load_suite(write_suite(f"name: mem\nmodels: [{{name: mm, path: models/mm.onnx}}]\n{FAST_MEASURE}\n")))
+    ballast = np.ones(100_000_000, dtype=np.float64)  # 800 MB resident in this (the parent) process
+    assert ballast.sum() > 0
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    record = run_case(plan.cases[0], RuntimeCache(print), VariantStore(plan.loaded, plan.model_files, print),
+                      workdir, plan)
+    assert record["status"] == "ok", record.get("reason")
+    memory = record["memory_mb"]
+    assert memory["rss_end"] <= memory["peak_rss"] < 400, memory
