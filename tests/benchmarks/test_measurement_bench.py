@@ -329,7 +329,17 @@ def test_overhead_tiny(benchmark, tmp_path) -> None:
     assert verdict["verdict"] != "violated", verdict
 
 
+def test_overhead_squeezenet(benchmark, tmp_path) -> None:
+    """The mid-size target (a few ms, compute-bound): its window-to-window spread here is ~2%."""
+    figures = bench_once(benchmark, lambda: overhead(tmp_path, "squeezenet", 1.0, ROUNDS, budget_s=90))
+    verdict = judge(figures, figures["ratio_per_round"], 0.97, 1.03)
+    record("overhead_squeezenet", {**figures, "target": "0.97 <= harness/plain median ratio <= 1.03", **verdict})
+    assert verdict["verdict"] != "violated", verdict
+
+
 def test_overhead_mlp(benchmark, tmp_path) -> None:
+    """Memory-bound (50 MB of weights): it moves +-10% between 0.6 s windows on a shared VM, so
+    the same band is reported but usually reads inconclusive; squeezenet carries the target."""
     figures = bench_once(benchmark, lambda: overhead(tmp_path, "mlp", 0.6, 2 * ROUNDS, budget_s=90, in_pytest_too=True))
     verdict = judge(figures, figures["ratio_per_round"], 0.97, 1.03)
     record("overhead_mlp", {**figures, "target": "0.97 <= harness/plain median ratio <= 1.03", **verdict})
