@@ -88,6 +88,10 @@ METRIC_BY_NAME = {m.name: m for m in METRICS}
 DEFAULT_MIN_EFFECT: dict[str, float] = {"latency_p50": 0.05, "latency_p90": 0.05, "latency_p99": 0.05,
                                         "throughput": 0.05, "peak_memory": 0.05,
                                         "accuracy_cosine": 0.001, "accuracy_top1": 0.01}
+# Run-to-run noise of the whole grid (see noise_floor): at least this many cases to estimate it,
+# and a change must exceed NOISE_K of its robust sigma as well as the minimum effect.
+NOISE_MIN_CASES = 8
+NOISE_K = 5.0  # heavy tails: whole processes land slow more often than a normal law says
 TARGET_BLOCKS = 24  # blocks on the smaller side; enough for MWU, long enough to absorb bursts
 FAST_END = 5.0  # percentile of the raw samples that stands for the model's own cost
 
@@ -297,6 +301,7 @@ class Finding:
     median_change: float | None = None  # change of p50 latency, expressed like this metric
     disturbed: str = ""  # why a run looks disturbed by other processes (p50 moved far more than p5)
     threshold: float | None = None
+    noise_threshold: float | None = None  # the grid's run-to-run noise floor (see noise_floor)
     p_value: float | None = None
     q_value: float | None = None
     n_baseline: int = 0  # observations the test used (blocks or runs)
@@ -597,10 +602,71 @@ def compare_documents(baseline: list[dict[str, Any]], candidate: list[dict[str, 
             findings.append(event)
             continue
         findings.extend(_metric_evidence(base, cand, settings))  # type: ignore[arg-type]
-    findings = adjust(findings)
-    findings = [decide(f, METRIC_BY_NAME[f.metric], settings.alpha) if f.metric in METRIC_BY_NAME else f
-                for f in findings]
+    findings = noise_floor(adjust(findings))
+    findings = [within_noise(decide(f, METRIC_BY_NAME[f.metric], settings.alpha), METRIC_BY_NAME[f.metric])
+                if f.metric in METRIC_BY_NAME else f for f in findings]
     return Comparison(findings, settings, "pair", run_summaries(baseline), run_summaries(candidate))
+
+
+def grid_sigma(shifts: np.ndarray) -> float:
+    """Robust sigma of the run-to-run noise from the grid's log changes.
+
+    Two estimates, the smaller wins: the MAD around the median (right when every case moved
+    together: a global change shifts the centre, not the spread) and the median |shift| around
+    zero (right when a minority of cases really changed: they sit in the upper half of |shift|
+    and leave its median alone; for normal noise median |x| = 0.6745 sigma). Under pure noise
+    both estimate sigma. A change that hits between about half and nearly all cases unevenly
+    can inflate both: the note on each verdict shows the floor used, and --history avoids it.
+    """
+    centred = 1.4826 * float(np.median(np.abs(shifts - np.median(shifts))))
+    around_zero = float(np.median(np.abs(shifts))) / 0.6745
+    return min(centred, around_zero)
+
+
+def noise_floor(findings: list[Finding]) -> list[Finding]:
+    """Attach to each speed finding a noise floor: NOISE_K robust sigmas of the grid's changes.
+
+    Samples within one run cannot show how much the NEXT process on the same machine differs
+    (frequency, memory placement, neighbours): on a shared 2-core VM whole runs of identical code
+    move by 3-8 %, past a 5 % minimum and significant on any within-run test. The other cases of
+    the same comparison can show it: with no real change their shifts scatter around a common
+    centre, and the spread of that scatter (1.4826 MAD) is the run-to-run noise. A real regression
+    in a few cases stands out from the scatter; a regression of every case moves the centre, not
+    the spread, and is still caught against the minimum effect. A change between the minimum
+    effect and the floor is inconclusive (see within_noise), never silently ok.
+    """
+    out = list(findings)
+    for metric in METRICS:
+        if metric.kind == "exact" or not metric.relative:
+            continue
+        index = [i for i, f in enumerate(out) if f.metric == metric.name and not f.verdict
+                 and f.change is not None and math.isfinite(f.change) and f.change > -1]
+        if len(index) < NOISE_MIN_CASES:
+            continue
+        sigma = grid_sigma(np.log1p([out[i].change for i in index]))
+        floor = math.expm1(NOISE_K * sigma)
+        for i in index:
+            if floor > (out[i].threshold or 0.0):
+                out[i] = replace(out[i], noise_threshold=floor, note=(
+                    f"run-to-run noise of this comparison: {sigma:.1%} robust sigma over {len(index)} cases, "
+                    f"floor {floor:.1%}; {out[i].note}"))
+    return out
+
+
+def within_noise(finding: Finding, metric: Metric) -> Finding:
+    """A significant change past the minimum effect but inside the grid's noise floor cannot be
+    told from the next process being a little slower: inconclusive (rerun with repeats, or use
+    --history), never a regression; an improvement that small is not claimed."""
+    worse = worse_by(metric, finding.change) or 0.0
+    if finding.noise_threshold is None or abs(worse) > finding.noise_threshold:
+        return finding
+    if finding.verdict == "regression":
+        return replace(finding, verdict="inconclusive", note=(
+            f"{fmt_pct(finding.change)} is within this comparison's run-to-run noise (floor "
+            f"{finding.noise_threshold:.1%}); rerun with repeats or compare with --history; {finding.note}"))
+    if finding.verdict == "improvement":
+        return replace(finding, verdict="ok", note=f"within run-to-run noise; {finding.note}")
+    return finding
 
 
 def _ordered_ids(base: dict[str, Side], cand: dict[str, Side]) -> list[str]:

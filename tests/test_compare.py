@@ -495,3 +495,57 @@ def test_cli_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                                                run_id="c", started="2026-12-01T00:00:00Z"))
     assert run_cli(["compare", "--history", str(folder), "--last", "4", str(cand)], monkeypatch) == EXIT_FAILED
     assert run_cli(["compare", "--history", str(folder), "--baseline", "x", str(cand)], monkeypatch) == EXIT_INPUT
+
+
+# --- the grid's run-to-run noise floor ---------------------------------------------------------
+
+
+def grid(shifts: list[float], seed: int = 7) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Cases whose whole distribution moves by the given factor between baseline and candidate."""
+    base, cand = [], []
+    for i, shift in enumerate(shifts):
+        samples = latencies(2000, seed + i)
+        case_id = f"m{i}/fp32/cpu/batch=1"
+        base.append(record(case_id, samples))
+        cand.append(record(case_id, samples * (1 + shift) + latencies(2000, seed + 100 + i) * 0.001))
+    return [document(base)], [document(cand)]
+
+
+def verdicts(shifts: list[float]) -> dict[str, str]:
+    base, cand = grid(shifts)
+    result = C.compare_documents(base, cand, C.Settings())
+    return {f.case_id.split("/")[0]: f.verdict for f in result.findings if f.metric == "latency_p50"}
+
+
+def test_noise_between_runs_is_never_a_regression() -> None:
+    """Identical code, but each process landed a few % faster or slower (as on a shared VM):
+    an 8% move past the 5% minimum is within this grid's noise, so inconclusive, not a regression."""
+    rng = np.random.default_rng(3)
+    shifts = list(rng.normal(0.0, 0.03, 23)) + [0.08]
+    found = verdicts(shifts)
+    assert "regression" not in found.values()
+    assert found["m23"] == "inconclusive"
+
+
+def test_a_real_regression_of_a_few_cases_stands_out_of_the_noise() -> None:
+    rng = np.random.default_rng(4)
+    shifts = list(rng.normal(0.0, 0.02, 20)) + [0.4, 0.5, 0.6, 0.45]
+    found = verdicts(shifts)
+    assert [k for k, v in found.items() if v == "regression"] == ["m20", "m21", "m22", "m23"]
+
+
+def test_a_regression_of_every_case_is_caught_against_the_minimum_effect() -> None:
+    rng = np.random.default_rng(5)
+    found = verdicts(list(0.2 + rng.normal(0.0, 0.01, 24)))
+    assert set(found.values()) == {"regression"}
+
+
+def test_grid_sigma_estimates() -> None:
+    rng = np.random.default_rng(6)
+    noise = np.log1p(rng.normal(0.0, 0.03, 2000))
+    assert C.grid_sigma(noise) == pytest.approx(0.03, rel=0.1)
+    shifted = noise + 0.2  # everything moved together: the spread is still the noise
+    assert C.grid_sigma(shifted) == pytest.approx(0.03, rel=0.1)
+    partial = noise.copy()
+    partial[:600] += 0.5  # 30% of the cases really changed
+    assert C.grid_sigma(partial) < 0.05
