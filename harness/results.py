@@ -8,8 +8,6 @@ DataFrame with one row per case.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,6 +15,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from .errors import InputError
+from .files import write_atomic_text
 
 SCHEMA_VERSION = 1
 
@@ -31,23 +30,9 @@ def new_document(run_id: str, suite: dict[str, Any], environment: dict[str, Any]
 
 
 def write_atomic(path: Path, document: dict[str, Any]) -> None:
-    """Write to a temp file in the same folder, fsync, rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            # Compact: raw samples dominate the size (100k per fast case).
-            json.dump(document, f, separators=(",", ":"), allow_nan=False, default=_json_default)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Rewrite a results file so that a crash or Ctrl-C never leaves half a document."""
+    # Compact: raw samples dominate the size (100k per fast case).
+    write_atomic_text(path, json.dumps(document, separators=(",", ":"), allow_nan=False, default=_json_default))
 
 
 def _json_default(value: Any) -> Any:

@@ -63,7 +63,7 @@ def report(
     if str(target) == "-":
         sys.stdout.write(text)
         return
-    from .files import write_text
+    from ..files import write_atomic_text as write_text
 
     write_text(target, text)
     cases = sum(len(d["cases"]) for d in documents)

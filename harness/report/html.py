@@ -21,7 +21,7 @@ from .. import __version__
 from ..results import read_all
 from . import charts, fmt, tables
 from .data import Machine, build_frame, machines
-from .files import write_text
+from ..files import write_atomic_text as write_text
 from .fmt import COLUMNS, Column
 from .summary import Summary, summarize
 from .views import TableView, matrix_view, table_view
