@@ -203,7 +203,6 @@ def _int8_static(source: Path, target: Path, spec: VariantSpec, case: Any, loade
 
 def _calibration_batches(plan: list[dict], calibration: Any, loaded: LoadedSuite):
     """Calibration inputs: real data from an .npz when given, else seeded synthetic data in the declared ranges."""
-    one = [{**spec, "shape": [1, *spec["shape"][1:]]} if spec["shape"] else spec for spec in plan]
     if calibration.data:
         path = Path(calibration.data)
         path = path if path.is_absolute() else loaded.folder / path
@@ -218,8 +217,8 @@ def _calibration_batches(plan: list[dict], calibration: Any, loaded: LoadedSuite
         for i in range(count):
             yield {s["name"]: rows[s["name"]][i:i + 1].astype(s["dtype"]) for s in plan}
         return
-    for i in range(calibration.samples):
-        yield make_feeds(one, calibration.seed, sample=i)
+    for i in range(calibration.samples):  # the case's own shapes: batch is not always dim 0 (RNN state)
+        yield make_feeds(plan, calibration.seed, sample=i)
 
 
 BUILDERS = {"fp16": _fp16, "int8-dynamic": _int8_dynamic, "int8-static": _int8_static}

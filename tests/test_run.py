@@ -155,3 +155,32 @@ def test_peak_memory_is_the_workers_own_not_the_parents(write_suite, models_dir,
     assert record["status"] == "ok", record.get("reason")
     memory = record["memory_mb"]
     assert memory["rss_end"] <= memory["peak_rss"] < 400, memory
+
+
+SILERO = Path(__file__).parent / "data" / "silero_vad_16k_op15.onnx"
+
+
+def test_real_third_party_model_with_symbolic_dims_and_an_integer_input(write_suite, models_dir, tmp_path) -> None:
+    """Silero VAD as published: dims 'batch'/'sequence', batch at dim 1 of 'state', int64 'sr'."""
+    matmul_model(models_dir / "mm.onnx")
+    suite = write_suite(f"""
+        name: third-party
+        models:
+          - name: silero-vad
+            path: {SILERO}
+            inputs:
+              input: {{shape: [batch, 512], range: [-1, 1]}}
+              sr: {{range: [16000, 16001]}}
+          - name: mm
+            path: models/mm.onnx
+        matrix: {{batch: [1, 3]}}
+        {FAST_MEASURE}
+        """)
+    out = run_cli("run", suite, "-o", tmp_path / "r")
+    assert out.returncode == 0, out.stdout + out.stderr
+    cases = {c["case_id"]: c for c in only_results(tmp_path / "r")["cases"]}
+    assert set(cases) == {f"{m}/fp32/cpu/batch={b}" for m in ("silero-vad", "mm") for b in (1, 3)}
+    assert all(c["status"] == "ok" for c in cases.values())
+    inputs = {i["name"]: i for i in cases["silero-vad/fp32/cpu/batch=3"]["model_file"]["inputs"]}
+    assert inputs["input"]["shape"] == [3, 512] and inputs["state"]["shape"] == [2, 3, 128]
+    assert inputs["sr"]["shape"] == [] and inputs["sr"]["dtype"] == "int64"

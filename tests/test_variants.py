@@ -167,3 +167,32 @@ def test_quantized_third_party_models_report_accuracy_and_thresholds(write_suite
         if "/openvino/" in case_id and "/fp32/" not in case_id:
             assert "cosine" in acc["vs_cpu_same_variant"]
     assert "accuracy FAIL" in out.stdout
+
+
+@pytest.mark.slow
+def test_a_trained_third_party_model_quantizes_and_reports_accuracy(write_suite, tmp_path) -> None:
+    """Silero VAD (batch at dim 1 of its state, an int64 sample-rate input): both int8 kinds build,
+    run and report accuracy against fp32; OpenVINO EP 1.24 cannot initialise it, which fails only
+    the OpenVINO cases."""
+    silero = Path(__file__).parent / "data" / "silero_vad_16k_op15.onnx"
+    suite = write_suite(f"""
+        name: vad
+        models:
+          - name: vad
+            path: {silero}
+            inputs: {{input: {{shape: [batch, 512], range: [-1, 1]}}, sr: {{range: [16000, 16001]}}}}
+        variants: [fp32, int8-dynamic, {{name: int8, kind: int8-static, calibration: {{samples: 4}}}}]
+        targets: [cpu, openvino]
+        matrix: {{batch: [2]}}
+        {FAST_MEASURE}
+        """)
+    out = run_cli("run", suite, "-o", tmp_path / "r")
+    cases = {c["case_id"]: c for c in only_results(tmp_path / "r")["cases"]}
+    for variant in ("int8-dynamic", "int8"):
+        case = cases[f"vad/{variant}/cpu/batch=2"]
+        assert case["status"] == "ok", case.get("reason")
+        assert -1.0 <= case["accuracy"]["cosine"] < 1.0 and case["accuracy"]["max_abs"] > 0
+    assert cases["vad/fp32/cpu/batch=2"]["status"] == "ok"
+    openvino = [c for c in cases.values() if c["target"] == "openvino"]
+    assert all(c["status"] == "failed" and "OpenVINOExecutionProvider" in c["reason"] for c in openvino)
+    assert out.returncode == 1
