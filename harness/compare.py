@@ -46,7 +46,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 import numpy as np
 import yaml
@@ -595,13 +595,8 @@ def compare_documents(baseline: list[dict[str, Any]], candidate: list[dict[str, 
                       settings: Settings) -> Comparison:
     base_sides, cand_sides = collect(baseline, candidate=False), collect(candidate, candidate=True)
     findings: list[Finding] = []
-    for case_id in _ordered_ids(base_sides, cand_sides):
-        base, cand = base_sides.get(case_id), cand_sides.get(case_id)
-        event = case_event(base, cand)
-        if event is not None:
-            findings.append(event)
-            continue
-        findings.extend(_metric_evidence(base, cand, settings))  # type: ignore[arg-type]
+    for base, cand in both_ok(base_sides, cand_sides, findings):
+        findings.extend(_metric_evidence(base, cand, settings))
     findings = noise_floor(adjust(findings))
     findings = [within_noise(decide(f, METRIC_BY_NAME[f.metric], settings.alpha), METRIC_BY_NAME[f.metric])
                 if f.metric in METRIC_BY_NAME else f for f in findings]
@@ -667,6 +662,20 @@ def within_noise(finding: Finding, metric: Metric) -> Finding:
     if finding.verdict == "improvement":
         return replace(finding, verdict="ok", note=f"within run-to-run noise; {finding.note}")
     return finding
+
+
+def both_ok(base_sides: dict[str, Side], cand_sides: dict[str, Side],
+            findings: list[Finding]) -> Iterator[tuple[Side, Side]]:
+    """Every case in candidate-then-baseline order: status changes (new, missing, newly failing,
+    ...) go straight into findings; cases ok on both sides are yielded for their metrics."""
+    for case_id in _ordered_ids(base_sides, cand_sides):
+        base, cand = base_sides.get(case_id), cand_sides.get(case_id)
+        event = case_event(base, cand)
+        if event is not None:
+            findings.append(event)
+        else:
+            assert base is not None and cand is not None  # case_event returned None: both sides ok
+            yield base, cand
 
 
 def _ordered_ids(base: dict[str, Side], cand: dict[str, Side]) -> list[str]:
@@ -778,13 +787,8 @@ def compare_history(history: list[dict[str, Any]], candidate: list[dict[str, Any
     cand_sides = collect(candidate, candidate=True)
     hist_sides = collect(history, candidate=False)
     findings: list[Finding] = []
-    for case_id in _ordered_ids(hist_sides, cand_sides):
-        base, cand = hist_sides.get(case_id), cand_sides.get(case_id)
-        event = case_event(base, cand)
-        if event is not None:
-            findings.append(event)
-            continue
-        assert base is not None and cand is not None  # case_event returned None: both sides ok
+    for base, cand in both_ok(hist_sides, cand_sides, findings):
+        case_id = cand.case_id
         records = _same_runtime(base.ok_records, cand.ok_records, allow_runtimes)
         for metric in METRICS:
             if not settings.ignored(case_id, metric.name):
