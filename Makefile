@@ -4,18 +4,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test bench browser clean
+.PHONY: setup demo test lint bench browser clean
 
 # (Re)install when the venv is missing or pyproject.toml changed; the package is editable.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -q -e '.[test]'
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -q -e '.[test,lint]'
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/harness run suites/quickstart.yaml -o results --report reports/quickstart.html
+
+# ruff (lint + import order) and mypy, both configured in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check harness tests
+	$(BIN)/mypy
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest tests --ignore=tests/benchmarks

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
 
 from .errors import InputError
-from .results import read, read_all
+from .files import write_atomic_bytes
+from .results import Run, read, read_all
+from .results.store import SUFFIXES
 from .suite import NAME_PATTERN
 
 ENV_VAR = "HARNESS_BASELINES"
@@ -63,58 +63,51 @@ def save_baseline(name: str, paths: Iterable[str | Path], root: Path, append: bo
     check_name(name)
     documents = read_all(paths)
     for document in documents:
-        if document.get("status") not in ("complete", None):
-            raise InputError(f"{document['_path']}: run status is {document.get('status')!r}; "
-                             "a baseline needs a complete run")
-        if not (document.get("environment") or {}).get("fingerprint"):
-            raise InputError(f"{document['_path']}: no environment.fingerprint; cannot key a baseline on it")
-    by_machine: dict[str, list[dict[str, Any]]] = {}
+        if document.status != "complete":
+            raise InputError(f"{document.source}: run status is {document.status!r}; a baseline needs a complete run")
+        if not document.environment.fingerprint:
+            raise InputError(f"{document.source}: no environment.fingerprint; cannot key a baseline on it")
+    by_machine: dict[str, list[Run]] = {}
     for document in documents:
-        by_machine.setdefault(document["environment"]["fingerprint"], []).append(document)
+        by_machine.setdefault(str(document.environment.fingerprint), []).append(document)
     written: list[Path] = []
     for fingerprint, docs in by_machine.items():
         folder = root / name / fingerprint
-        if if_missing and any(folder.glob("*.json")):
+        if if_missing and _results_in(folder):
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        keep = {Path(d["_path"]).name for d in docs}
+        keep = {Path(str(d.source)).name for d in docs}
         if not append:
-            for old in folder.glob("*.json"):
+            for old in _results_in(folder):
                 if old.name not in keep:
                     old.unlink()
         for document in docs:
-            written.append(_copy_atomic(Path(document["_path"]), folder / Path(document["_path"]).name))
+            source = Path(str(document.source))
+            written.append(write_atomic_bytes(folder / source.name, source.read_bytes()))
     return written
 
 
-def _copy_atomic(source: Path, target: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+def _results_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*") if p.suffix in SUFFIXES and not p.name.startswith(".")) \
+        if folder.is_dir() else []
 
 
 def list_baselines(root: Path) -> list[BaselineMachine]:
-    out = []
+    out: list[BaselineMachine] = []
     if not root.is_dir():
         return out
     for name_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         for machine_dir in sorted(p for p in name_dir.iterdir() if p.is_dir()):
-            files = sorted(machine_dir.glob("*.json"))
+            files = _results_in(machine_dir)
             if not files:
                 continue
             docs = [read(f) for f in files]
-            env = docs[-1].get("environment") or {}
+            env = docs[-1].environment
             out.append(BaselineMachine(
-                name=name_dir.name, fingerprint=machine_dir.name, hostname=str(env.get("hostname")),
-                cpu_model=str(env.get("cpu_model")), runs=len(docs),
-                cases=len({c["case_id"] for d in docs for c in d["cases"]}),
-                latest=max(str(d.get("started_at") or "") for d in docs), folder=machine_dir))
+                name=name_dir.name, fingerprint=machine_dir.name, hostname=str(env.hostname),
+                cpu_model=str(env.cpu_model), runs=len(docs),
+                cases=len({c.case_id for d in docs for c in d.cases}),
+                latest=max(str(d.started_at or "") for d in docs), folder=machine_dir))
     return out
 
 
@@ -122,7 +115,7 @@ def baseline_files(name: str, root: Path, fingerprints: set[str], allow_other_ma
     """The baseline's files for the candidate's machine; one line naming what exists otherwise."""
     check_name(name)
     folder = root / name
-    machines = {p.name: sorted(p.glob("*.json")) for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else {}
+    machines = {p.name: _results_in(p) for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else {}
     machines = {k: v for k, v in machines.items() if v}
     if not machines:
         raise InputError(f"baseline {name!r} not found in {root} (or empty); create it with "
@@ -139,6 +132,6 @@ def baseline_files(name: str, root: Path, fingerprints: set[str], allow_other_ma
 
 def _hostname(path: Path) -> str:
     try:
-        return str((read(path).get("environment") or {}).get("hostname"))
+        return str(read(path).environment.hostname)
     except InputError:
         return "?"

@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from .executors.local import PACKAGE_PARENT
-from .runtimes import RuntimeUnavailable, create_runtime, ensure_runtime, runtime_name, runtimes_dir
+from .paths import runtimes_dir
+from .run.local import PACKAGE_PARENT
+from .runtimes import RuntimeUnavailable, create_runtime, ensure_runtime, runtime_name
 from .suite import SessionSpec, TargetSpec
 from .targets import REGISTRY, Target, resolve_target
 

@@ -29,7 +29,7 @@ HASH_KEYS = ("cpu_model", "cpu_flags", "cpu_count_logical", "cpu_count_physical"
 
 
 def cpu_info() -> dict[str, Any]:
-    model, flags = platform.processor() or platform.machine(), set()
+    model, flags = platform.processor() or platform.machine(), set[str]()
     try:
         text = Path("/proc/cpuinfo").read_text()
         for line in text.splitlines():

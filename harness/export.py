@@ -12,20 +12,21 @@ out benchmarks that errored; they are counted in the return value so the CLI can
 from __future__ import annotations
 
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pytest_benchmark import __version__ as PYTEST_BENCHMARK_VERSION
 from pytest_benchmark.stats import Stats
 
 from .errors import InputError
+from .results import CaseRecord, Run
 
 TIMER = "harness.worker: time.perf_counter_ns around session.run"
 
 
-def machine_info(document: dict[str, Any]) -> dict[str, Any]:
+def machine_info(document: Run) -> dict[str, Any]:
     """pytest-benchmark's machine_info keys, filled from the machine that ran the suite."""
-    env = document.get("environment") or {}
+    env = document.environment
     return {
         "node": env.get("hostname"),
         "processor": env.get("cpu_model"),
@@ -43,11 +44,11 @@ def machine_info(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def commit_info(document: dict[str, Any], commit: str | None, branch: str | None) -> dict[str, Any]:
+def commit_info(document: Run, commit: str | None, branch: str | None) -> dict[str, Any]:
     """The results file does not know the commit; the caller may (``--commit``), else 'unversioned'."""
     return {"id": commit or "unversioned", "time": None, "author_time": None, "dirty": False,
-            "project": (document.get("suite") or {}).get("name"), "branch": branch or "(unknown)",
-            "harness_run_id": document.get("run_id")}
+            "project": document.suite.name, "branch": branch or "(unknown)",
+            "harness_run_id": document.run_id}
 
 
 def benchmark_stats(samples_ms: list[float], include_data: bool) -> dict[str, Any]:
@@ -65,14 +66,14 @@ def _plain(value: Any) -> Any:
     return float(value) if hasattr(value, "item") else value
 
 
-def benchmark_entry(document: dict[str, Any], record: dict[str, Any], include_data: bool) -> dict[str, Any]:
-    suite = (document.get("suite") or {}).get("name", "suite")
-    measure = (document.get("settings") or {}).get("measure") or {}
-    params = {"variant": record["variant"], "target": record["target"], **(record.get("params") or {})}
+def benchmark_entry(document: Run, record: CaseRecord, include_data: bool) -> dict[str, Any]:
+    suite = document.suite.name
+    measure = document.settings.get("measure") or {}
+    params = {"variant": record.variant, "target": record.target, **record.params}
     return {
-        "group": record["model"],
-        "name": record["case_id"],
-        "fullname": f"{suite}::{record['case_id']}",
+        "group": record.model,
+        "name": record.case_id,
+        "fullname": f"{suite}::{record.case_id}",
         "params": params,
         "param": "-".join(f"{k}={v}" for k, v in params.items()),
         "extra_info": extra_info(record),
@@ -80,34 +81,36 @@ def benchmark_entry(document: dict[str, Any], record: dict[str, Any], include_da
                     "max_time": measure.get("max_s"), "min_time": measure.get("min_s"),
                     "warmup": measure.get("warmup_s"), "precision": measure.get("precision"),
                     "repeats": measure.get("repeats")},
-        "stats": benchmark_stats(record["samples_ms"], include_data),
+        "stats": benchmark_stats(record.samples_ms, include_data),
     }
 
 
-def extra_info(record: dict[str, Any]) -> dict[str, Any]:
+def extra_info(record: CaseRecord) -> dict[str, Any]:
     """What pytest-benchmark has no field for, but a reader of the numbers needs."""
-    runtime = record.get("runtime") or {}
-    accuracy = {k: v for k, v in (record.get("accuracy") or {}).items() if k != "outputs"}
-    placement = record.get("placement") or {}
+    runtime = record.runtime
+    accuracy = {k: v for k, v in record.accuracy.to_json().items() if k != "outputs"} if record.accuracy else None
+    placement = record.placement
+    latency = record.latency_ms
     return {
-        "case_id": record["case_id"],
-        "model": record["model"],
-        "variant": record["variant"],
-        "target": record["target"],
-        "provider": (runtime.get("providers_assigned") or runtime.get("providers_requested") or [None])[0],
-        "onnxruntime_version": runtime.get("onnxruntime_version"),
-        "latency_ms": {k: (record.get("latency_ms") or {}).get(k) for k in ("p50", "p90", "p99", "mean")},
-        "throughput": record.get("throughput"),
-        "memory_mb": record.get("memory_mb"),
+        "case_id": record.case_id,
+        "model": record.model,
+        "variant": record.variant,
+        "target": record.target,
+        "provider": (runtime.providers_assigned or runtime.providers_requested or [None])[0],  # type: ignore[list-item]
+        "onnxruntime_version": runtime.onnxruntime_version,
+        "latency_ms": {k: getattr(latency, k) if latency else None for k in ("p50", "p90", "p99", "mean")},
+        "throughput": record.throughput.to_json() if record.throughput else None,
+        "memory_mb": record.memory_mb.to_json() if record.memory_mb else None,
         "accuracy": accuracy or None,
-        "placement": {k: placement.get(k) for k in ("fraction_on_requested", "nodes", "partial_fallback")}
-        if placement else None,
-        "unstable": (record.get("measurement") or {}).get("unstable") or [],
+        "placement": {"fraction_on_requested": placement.fraction_on_requested, "nodes": placement.nodes,
+                      "partial_fallback": placement.partial_fallback} if placement else None,
+        "unstable": record.measurement.unstable if record.measurement else [],
+        "notes": record.notes,
         "timer": TIMER,
     }
 
 
-def to_pytest_benchmark(documents: list[dict[str, Any]], commit: str | None = None, branch: str | None = None,
+def to_pytest_benchmark(documents: list[Run], commit: str | None = None, branch: str | None = None,
                         include_data: bool = False) -> tuple[dict[str, Any], int]:
     """(the JSON document, number of cases left out because they were not ok)."""
     if not documents:
@@ -115,13 +118,13 @@ def to_pytest_benchmark(documents: list[dict[str, Any]], commit: str | None = No
     seen: set[str] = set()
     benchmarks, skipped = [], 0
     for document in documents:
-        for record in document["cases"]:
-            if record.get("status") != "ok" or not record.get("samples_ms"):
+        for record in document.cases:
+            if not record.ok or not record.samples_ms:
                 skipped += 1
                 continue
             entry = benchmark_entry(document, record, include_data)
             if entry["fullname"] in seen:
-                raise InputError(f"{document['_path']}: case {record['case_id']} appears in more than one "
+                raise InputError(f"{document.source}: case {record.case_id} appears in more than one "
                                  "results file; export one run at a time")
             seen.add(entry["fullname"])
             benchmarks.append(entry)
@@ -130,8 +133,8 @@ def to_pytest_benchmark(documents: list[dict[str, Any]], commit: str | None = No
         "machine_info": machine_info(first),
         "commit_info": commit_info(first, commit, branch),
         "benchmarks": benchmarks,
-        "datetime": first.get("started_at") or datetime.now(timezone.utc).isoformat(),
+        "datetime": first.started_at or datetime.now(UTC).isoformat(),
         "version": PYTEST_BENCHMARK_VERSION,
         "harness": {"exported_by": f"python {platform.python_version()}",
-                    "runs": [d.get("run_id") for d in documents]},
+                    "runs": [d.run_id for d in documents]},
     }, skipped

@@ -8,12 +8,13 @@ measured, with one line that names the field.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import InputError
-from .models import ModelError, ModelFile, plan_inputs, read_model, resolve_model_file
+from .models.sources import ModelError, ModelFile, plan_inputs, read_model, resolve_model_file
 from .suite import LoadedSuite, ModelSpec, VariantSpec, suite_error
 from .targets import Target, resolve_target
 
@@ -70,7 +71,7 @@ def expand(loaded: LoadedSuite) -> list[tuple[int, int, int, dict[str, Any]]]:
                     raise suite_error(loaded, f"include[{position}].{axis}", f"no {axis} named {rule[axis]!r}")
                 picks[axis] = [names[axis].index(str(rule[axis]))]
             else:
-                picks[axis] = range(len(names[axis]))
+                picks[axis] = list(range(len(names[axis])))
         grid = {k: [rule[k]] if k in rule else values for k, values in matrix.items()}
         add(picks["model"], picks["variant"], picks["target"], grid)
 

@@ -26,8 +26,6 @@ a future version drops it. ``extra_info`` says which timer measured the rounds.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +65,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 class HarnessSuite(pytest.File):
     """A suite file: plans once, then yields one item per case; owns the run's shared state."""
 
-    _runner: "SuiteRunner | None" = None
+    _runner: SuiteRunner | None = None
 
     def collect(self) -> Any:
         from .errors import InputError
@@ -84,7 +82,7 @@ class HarnessSuite(pytest.File):
             item.add_marker(pytest.mark.benchmark(group=f"{self.plan.loaded.suite.name}/{case.model.name}"))
             yield item
 
-    def runner(self) -> "SuiteRunner":
+    def runner(self) -> SuiteRunner:
         if self._runner is None:
             self._runner = SuiteRunner(self.plan, self.config.getoption("harness_results"))
         return self._runner
@@ -113,77 +111,40 @@ def benchmark_case(benchmark: Any, request: pytest.FixtureRequest) -> None:
 
 
 class SuiteRunner:
-    """Runtimes, variant builds and scratch space shared by the cases of one suite, as in
-    ``harness run``; optionally the results document, rewritten after each case."""
+    """The same run session as ``harness run``: runtimes, variant builds, scratch space and,
+    with ``--harness-results``, the results file (each case appended as it ends)."""
 
     def __init__(self, plan: Any, results_dir: str | None) -> None:
-        from .runner import RuntimeCache
-        from .variants import VariantStore
+        from .run.session import RunSession
 
-        self.plan = plan
-        self.runtimes = RuntimeCache(_say)
-        self.variants = VariantStore(plan.loaded, plan.model_files, _say)
-        self.scratch = Path(tempfile.mkdtemp(prefix="harness-pytest-"))
-        self.count = 0
-        self.document: dict[str, Any] | None = None
-        self.path: Path | None = None
-        if results_dir:
-            self.document, self.path = _new_results(plan, Path(results_dir))
+        self.session = RunSession(plan, Path(results_dir) if results_dir else None, "pytest", _say)
 
-    def run(self, case: Any) -> dict[str, Any]:
-        from .results import write_atomic
-        from .runner import run_case
-
-        workdir = self.scratch / f"case{self.count:04d}"
-        self.count += 1
-        workdir.mkdir()
-        try:
-            record = run_case(case, self.runtimes, self.variants, workdir, self.plan)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        if self.document is not None and self.path is not None:
-            self.document["cases"].append(record)
-            write_atomic(self.path, self.document)
-        return record
+    def run(self, case: Any) -> Any:
+        return self.session.measure(case)
 
     def close(self) -> None:
-        from .results import utc_now, write_atomic
-
-        if self.document is not None and self.path is not None:
-            self.document.update(finished_at=utc_now(), status="complete")
-            write_atomic(self.path, self.document)
-        shutil.rmtree(self.scratch, ignore_errors=True)
-        shutil.rmtree(self.variants.scratch, ignore_errors=True)
+        self.session.close("complete")
 
 
 def _say(text: str) -> None:
     print(text, flush=True)  # captured per test by pytest; shown with -s or on failure
 
 
-def _new_results(plan: Any, out_dir: Path) -> tuple[dict[str, Any], Path]:
-    """The same document ``harness run`` starts."""
-    from .runner import start_document
-
-    return start_document(plan, out_dir, runner="pytest")
-
-
-def publish(benchmark: Any, record: dict[str, Any]) -> None:
-    """Outcome and numbers of one case, in pytest's and pytest-benchmark's terms."""
+def publish(benchmark: Any, record: Any) -> None:
+    """Outcome and numbers of one case (a results CaseRecord), in pytest's and pytest-benchmark's terms."""
     from .export import extra_info
 
-    status = record["status"]
-    if status == "unavailable":
-        pytest.skip(f"unavailable: {record.get('reason')}")
-    if status != "ok":
-        pytest.fail(f"{record['case_id']} failed: {record.get('reason')}", pytrace=False)
+    if record.status == "unavailable":
+        pytest.skip(f"unavailable: {record.reason}")
+    if record.status != "ok":
+        pytest.fail(f"{record.case_id} failed: {record.reason}", pytrace=False)
     benchmark.extra_info.update(extra_info(record))
     benchmark.extra_info["timer"] = TIMER_NOTE
     if benchmark.enabled:
-        record_samples(benchmark, record["samples_ms"])
-    accuracy = record.get("accuracy") or {}
-    if accuracy.get("verdict") == "fail":
-        pytest.fail(f"{record['case_id']}: accuracy below the suite's thresholds: "
-                    f"{'; '.join(accuracy.get('problems') or [])}", pytrace=False)
+        record_samples(benchmark, record.samples_ms)
+    if record.accuracy is not None and record.accuracy.verdict == "fail":
+        pytest.fail(f"{record.case_id}: accuracy below the suite's thresholds: "
+                    f"{'; '.join(record.accuracy.problems)}", pytrace=False)
 
 
 def claim(benchmark: Any) -> None:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from .paths import MARKER, runtimes_dir
 from .targets import Target
 
 PROBE = r"""
@@ -72,14 +74,6 @@ class Runtime:
     @property
     def onnxruntime_version(self) -> str | None:
         return self.info.get("onnxruntime_version")
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "onnx-harness")
-
-
-def runtimes_dir() -> Path:
-    return cache_dir() / "runtimes"
 
 
 def runtime_name(package: str, version: str | None) -> str:
@@ -145,6 +139,7 @@ def create_runtime(package: str, version: str | None, say: Callable[[str], None]
     folder.parent.mkdir(parents=True, exist_ok=True)
     say(f"runtime {folder.name}: creating venv in {folder} (first use; reused afterwards)")
     _step([sys.executable, "-m", "venv", str(folder)], say, "venv creation")
+    (folder / MARKER).touch()
     requirement = f"{package}=={version}" if version else package
     # NVML bindings let GPU workers report their own device memory; tiny, pure Python.
     extras = ["numpy"] + (["nvidia-ml-py"] if "gpu" in package else [])
@@ -177,7 +172,7 @@ def _step(command: list[str], say: Callable[[str], None], what: str) -> None:
             if line.startswith(("Collecting", "Downloading", "Installing", "Successfully")):
                 say("  " + line)
     if proc.wait() != 0:
-        errors = [l for l in tail if "ERROR" in l or "error" in l.lower()] or tail or ["no output"]
+        errors = [line for line in tail if "ERROR" in line or "error" in line.lower()] or tail or ["no output"]
         raise RuntimeUnavailable(f"{what} failed: {errors[-1].strip()}")
 
 
@@ -192,8 +187,15 @@ def list_runtimes() -> list[dict]:
 
 
 def remove_runtime(name: str) -> bool:
+    """Delete a managed runtime by its plain name; only a folder the harness made (marker file)."""
+    from .errors import InputError
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name) or name in (".", ".."):
+        raise InputError(f"runtime {name!r}: not a runtime name (letters, digits, _ . + -); see 'harness runtimes list'")
     folder = runtimes_dir() / name
-    if folder.parent != runtimes_dir() or not folder.exists():
+    if not folder.is_dir() or folder.is_symlink():
         return False
+    if not (folder / MARKER).exists() and not (folder / "runtime.json").exists():
+        raise InputError(f"{folder}: not a runtime the harness created (no {MARKER}); remove it by hand if you mean to")
     shutil.rmtree(folder)
     return True

@@ -37,7 +37,7 @@ class InputSpec(Strict):
     value: float | int | bool | None = Field(None, description="Fill the whole input with this value (e.g. an attention mask of 1).")
 
     @model_validator(mode="after")
-    def _one_way_to_fill(self) -> "InputSpec":
+    def _one_way_to_fill(self) -> InputSpec:
         if self.range is not None and self.value is not None:
             raise ValueError("give either 'range' or 'value', not both")
         if self.range is not None and not self.range[0] < self.range[1]:
@@ -58,7 +58,7 @@ class ModelSpec(Strict):
     seed: int = Field(0, description="Seed for builtin weights and generated inputs.")
 
     @model_validator(mode="after")
-    def _one_source(self) -> "ModelSpec":
+    def _one_source(self) -> ModelSpec:
         if (self.source is None) == (self.path is None):
             raise ValueError("give exactly one of 'source' (builtin:NAME or a file) or 'path'")
         return self
@@ -92,7 +92,7 @@ class VariantSpec(Strict):
     preprocess: bool = Field(True, description="int8: run quant_pre_process (shape inference, fusion) first.")
 
     @model_validator(mode="after")
-    def _path_for_file(self) -> "VariantSpec":
+    def _path_for_file(self) -> VariantSpec:
         if self.kind == "file" and not self.path:
             raise ValueError("kind 'file' needs 'path'")
         if self.kind != "file" and self.path:
@@ -108,7 +108,7 @@ class RuntimeSpec(Strict):
     python: str | None = Field(None, description="Use this interpreter as is (it must hold numpy and onnxruntime).")
 
     @model_validator(mode="after")
-    def _python_alone(self) -> "RuntimeSpec":
+    def _python_alone(self) -> RuntimeSpec:
         if self.python and (self.package or self.version):
             raise ValueError("'python' names a ready interpreter; do not combine it with 'package' or 'version'")
         return self
@@ -126,7 +126,7 @@ class SessionSpec(Strict):
     config: dict[str, str] = Field(default_factory=dict, description="Extra session config entries, e.g. session.disable_cpu_ep_fallback: '1'.")
     log_severity_level: int | None = Field(None, ge=0, le=4)
 
-    def merged(self, override: "SessionSpec | None") -> "SessionSpec":
+    def merged(self, override: SessionSpec | None) -> SessionSpec:
         if override is None:
             return self
         data = self.model_dump(exclude_unset=True)
@@ -160,7 +160,7 @@ class MeasureSpec(Strict):
     placement: bool = Field(True, description="Count nodes per provider in an untimed profiling pass.")
 
     @model_validator(mode="after")
-    def _bounds(self) -> "MeasureSpec":
+    def _bounds(self) -> MeasureSpec:
         if self.max_s < self.min_s:
             raise ValueError(f"max_s ({self.max_s}) is below min_s ({self.min_s})")
         return self
@@ -211,7 +211,7 @@ class Suite(Strict):
         return value
 
     @model_validator(mode="after")
-    def _names_unique_and_rules_known(self) -> "Suite":
+    def _names_unique_and_rules_known(self) -> Suite:
         for axis, items in (("models", self.models), ("variants", self.variants), ("targets", self.targets)):
             names = [i.name for i in items]
             dupes = sorted({n for n in names if names.count(n) > 1})

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError
+from .paths import cache_dir
 from .suite import SessionSpec, TargetSpec
+from .worker.protocol import CPU
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class ProviderInfo:
 
 # Keyed by target alias. Options are onnxruntime's provider option names.
 REGISTRY: dict[str, ProviderInfo] = {
-    "cpu": ProviderInfo("CPUExecutionProvider", "onnxruntime"),
+    "cpu": ProviderInfo(CPU, "onnxruntime"),
     "openvino": ProviderInfo("OpenVINOExecutionProvider", "onnxruntime-openvino", {"device_type": "CPU"},
                              ("linux", "win32")),
     "openvino-cpu": ProviderInfo("OpenVINOExecutionProvider", "onnxruntime-openvino", {"device_type": "CPU"},
@@ -50,10 +52,6 @@ REGISTRY: dict[str, ProviderInfo] = {
 }
 
 _BY_PROVIDER = {info.provider: info for info in REGISTRY.values()}
-
-GRAPH_OPT_LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
-                    "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
-
 
 @dataclass(frozen=True)
 class Target:
@@ -92,8 +90,6 @@ def resolve_target(spec: TargetSpec, suite_session: SessionSpec, index: int) -> 
     options = {**info.options, **spec.options}
     if provider == "TensorrtExecutionProvider" and options.get("trt_engine_cache_enable"):
         # Engines live under the harness cache: building one is cold start, reusing it is steady state.
-        from .runtimes import cache_dir
-
         options.setdefault("trt_engine_cache_path", str(cache_dir() / "tensorrt-engines"))
         options.setdefault("trt_timing_cache_enable", True)
         options.setdefault("trt_timing_cache_path", str(cache_dir() / "tensorrt-engines"))

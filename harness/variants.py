@@ -12,19 +12,20 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import onnx
 
 from . import __version__
-from .inputs import make_feeds
-from .models import ModelFile
-from .runtimes import cache_dir
+from .models.inputs import make_feeds
+from .models.sources import ModelFile
+from .paths import cache_dir
 from .suite import LoadedSuite, VariantSpec
+from .worker.protocol import CPU
 
-CPU = "CPUExecutionProvider"
 MAX_IR_VERSION = 10  # onnxruntime-openvino 1.24 refuses IR > 13; 10 carries every opset we emit
 
 
@@ -43,13 +44,15 @@ def cache_key(model_sha256: str, spec: VariantSpec) -> str:
 class VariantStore:
     """Variant files and reference outputs for one run; builds lazily, reuses the cache."""
 
-    def __init__(self, loaded: LoadedSuite, model_files: dict[str, ModelFile], say: Callable[[str], None]) -> None:
+    def __init__(self, loaded: LoadedSuite, model_files: dict[str, ModelFile], say: Callable[[str], None],
+                 scratch: Path) -> None:
+        """``scratch``: a folder the caller owns and removes (reference outputs live there)."""
         self.loaded = loaded
         self.model_files = model_files
         self.say = say
         self.paths: dict[tuple[str, str], Path | VariantError] = {}
         self.references: dict[str, dict] = {}
-        self.scratch = Path(tempfile.mkdtemp(prefix="harness-ref-"))
+        self.scratch = scratch
 
     def path(self, case: Any) -> Path:
         key = (case.model.name, case.variant.name)
@@ -112,7 +115,7 @@ class VariantStore:
         target = folder / f"{variant.name}.npz"
         if str(target) not in self.references:
             model = self.path(type("Ref", (), {"model": case.model, "variant": variant, "inputs": case.inputs}))
-            folder.mkdir(exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
             reference_outputs(model, case.inputs, case.model.seed, self.loaded.suite.measure.accuracy_samples,
                               folder, target)
             self.references[str(target)] = {}
@@ -131,7 +134,7 @@ def reference_outputs(model_path: Path, plan: list[dict], seed: int, samples: in
         inputs.update({f"{sample}/{k}": v for k, v in feeds.items()})
         outputs.update({f"{sample}/{n}": v for n, v in zip(names, session.run(None, feeds))})
     if not (folder / "inputs.npz").exists():
-        np.savez(folder / "inputs.npz", **inputs)
+        np.savez(folder / "inputs.npz", **inputs)  # type: ignore[arg-type]  # numpy stub: arrays as keywords
     np.savez(target, **outputs)
 
 
@@ -174,8 +177,13 @@ def _int8_dynamic(source: Path, target: Path, spec: VariantSpec, case: Any, load
 
 
 def _int8_static(source: Path, target: Path, spec: VariantSpec, case: Any, loaded: LoadedSuite) -> None:
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     calibration = spec.calibration
     batches = list(_calibration_batches(case.inputs, calibration, loaded))

@@ -8,7 +8,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from harness import builtin_models
+from harness.models import builtin as builtin_models
 
 # Hundreds of MB of weights each: seconds to build, check and load.
 BIG = {"vgg19", "zfnet512", "alexnet"}

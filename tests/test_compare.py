@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from harness import compare as C
-from harness.compare_cli import to_json, to_junit, to_markdown
-from harness.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, InputError
+from harness.compare.outputs import to_json, to_junit, to_markdown
+from harness.errors import EXIT_BUG, EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, InputError
+from harness.results import CaseRecord, Run, write_document
 
 SEED = 20261126
 FINGERPRINT = "0123456789abcdef"
@@ -46,11 +47,12 @@ def record(case_id: str, samples: np.ndarray | None = None, status: str = "ok", 
     a = np.asarray(s)
     base.update(
         latency_ms={"n": len(s), "p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
-                    "p99": float(np.percentile(a, 99)), "mean": float(a.mean())},
+                    "p99": float(np.percentile(a, 99)), "mean": float(a.mean()), "min": float(a.min()),
+                    "max": float(a.max())},
         throughput={"inferences_per_s": 1000.0 / a.mean(), "samples_per_s": 1000.0 / a.mean(), "streams": 1,
                     "batch": 1},
         memory_mb={"peak_rss": peak_rss},
-        measurement={"repeats": repeats, "repeat_iterations": sizes, "unstable": []},
+        measurement={"iterations": len(s), "repeats": repeats, "repeat_iterations": sizes, "unstable": []},
         samples_ms=s,
     )
     if accuracy is not None:
@@ -59,10 +61,10 @@ def record(case_id: str, samples: np.ndarray | None = None, status: str = "ok", 
 
 
 def document(cases: list[dict[str, Any]], fingerprint: str = FINGERPRINT, started: str = "2026-11-26T00:00:00Z",
-             run_id: str = "run") -> dict[str, Any]:
-    return {"schema_version": 1, "run_id": run_id, "started_at": started, "status": "complete",
-            "suite": {"name": "synthetic"}, "environment": {"fingerprint": fingerprint, "hostname": "host"},
-            "cases": cases}
+             run_id: str = "run") -> Run:
+    return Run.from_json({"schema_version": 2, "run_id": run_id, "started_at": started, "status": "complete",
+                          "suite": {"name": "synthetic"},
+                          "environment": {"fingerprint": fingerprint, "hostname": "host"}, "cases": cases})
 
 
 def compare_one(base: np.ndarray, cand: np.ndarray, **settings: Any) -> dict[str, C.Finding]:
@@ -158,9 +160,9 @@ def worse(f: C.Finding) -> float:
 
 
 def test_repeats_are_blocked_separately() -> None:
-    rec = record("m/fp32/cpu/batch=1", latencies(1000, 1), repeats=3)
+    rec = CaseRecord.from_json(record("m/fp32/cpu/batch=1", latencies(1000, 1), repeats=3))
     parts = C.segments(rec)
-    assert [p.size for p in parts] == rec["measurement"]["repeat_iterations"]
+    assert rec.measurement is not None and [p.size for p in parts] == rec.measurement.repeat_iterations
     values = C.block_values(parts, C.METRIC_BY_NAME["latency_p50"], 100, rec)
     assert values.size == sum(p.size // 100 for p in parts)
 
@@ -417,9 +419,8 @@ def run_cli(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
     return int(exit_info.value.code or 0)
 
 
-def write(path: Path, doc: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(doc))
-    return path
+def write(path: Path, doc: Run) -> Path:
+    return write_document(path, doc)
 
 
 def test_cli_exit_codes_and_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -451,16 +452,21 @@ def test_cli_refuses_other_hardware_in_one_line(tmp_path: Path, monkeypatch: pyt
     assert run_cli(["compare", str(base), str(other), "--allow-different-machines"], monkeypatch) == EXIT_OK
 
 
-def test_cli_bug_exits_2_not_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_cli_bug_exits_70_in_one_line_with_the_traceback_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
     base = write(tmp_path / "base.json", document([record("m/fp32/cpu/batch=1", latencies(200, 1))]))
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise ZeroDivisionError("simulated bug")
 
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(C, "compare_documents", broken)
-    assert run_cli(["compare", str(base), str(base)], monkeypatch) == EXIT_INPUT
-    assert "simulated bug" in capsys.readouterr().err
+    assert run_cli(["compare", str(base), str(base)], monkeypatch) == EXIT_BUG  # never 1 (regression) or 0
+    err = capsys.readouterr().err
+    (line,) = err.strip().splitlines()
+    assert "harness bug (ZeroDivisionError: simulated bug)" in line and "Traceback" not in err
+    (saved,) = (tmp_path / "cache" / "crashes").iterdir()
+    assert "Traceback" in saved.read_text() and str(saved) in line
 
 
 def test_cli_named_baseline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

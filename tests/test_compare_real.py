@@ -18,6 +18,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from harness.results import read, write_document
+
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
@@ -61,7 +63,7 @@ def harness(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 def run_suite(folder: Path, suite: str, out: Path) -> Path:
     proc = harness("run", str(folder / suite), "-o", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (path,) = out.glob("*.json")
+    (path,) = out.glob("*.jsonl")
     return path
 
 
@@ -127,11 +129,10 @@ def label(metric: str) -> str:
 
 
 def test_results_of_another_machine_are_refused_unless_allowed(runs: dict[str, Any], tmp_path: Path) -> None:
-    document = json.loads(runs["again"].read_text())
-    document["environment"]["fingerprint"] = "0000000000000000"
-    document["environment"]["hostname"] = "elsewhere"
-    other = tmp_path / "other.json"
-    other.write_text(json.dumps(document))
+    document = read(runs["again"])
+    document.environment.fingerprint = "0000000000000000"
+    document.environment.hostname = "elsewhere"
+    other = write_document(tmp_path / "other.jsonl", document)
     proc = harness("compare", str(runs["base"]), str(other))
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "different machines" in proc.stderr

@@ -6,34 +6,37 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
+from harness import stats
 from harness.errors import InputError
 from harness.export import to_pytest_benchmark
+from harness.results import Run, write_document
 
 PYTEST_BENCHMARK_CLI = Path(sys.executable).with_name("pytest-benchmark")
 
 
-def results(scale: float, run_id: str) -> dict[str, Any]:
+def results(scale: float, run_id: str) -> Run:
     rng = np.random.default_rng(7)
     samples = [float(x) for x in scale * (1.0 + rng.lognormal(-1.5, 0.4, 3000))]
     ok = {"case_id": "m/fp16/cpu/batch=1", "model": "m", "variant": "fp16", "target": "cpu",
           "params": {"batch": 1}, "status": "ok", "runtime": {"onnxruntime_version": "1.32.0",
                                                               "providers_assigned": ["CPUExecutionProvider"]},
-          "latency_ms": {"p50": float(np.median(samples))}, "throughput": {"samples_per_s": 900.0},
+          "latency_ms": stats.summarize(samples), "throughput": {"samples_per_s": 900.0, "inferences_per_s": 900.0},
           "memory_mb": {"peak_rss": 120.0}, "accuracy": {"cosine": 0.9999, "top1": 1.0, "outputs": {"y": {}}},
           "placement": {"fraction_on_requested": 1.0, "nodes": {"CPUExecutionProvider": 3}},
-          "measurement": {"unstable": []}, "samples_ms": samples}
+          "measurement": {"iterations": len(samples), "unstable": []}, "samples_ms": samples}
     failed = {"case_id": "m/fp32/cuda/batch=1", "model": "m", "variant": "fp32", "target": "cuda",
               "params": {"batch": 1}, "status": "unavailable", "reason": "no GPU"}
-    return {"schema_version": 1, "run_id": run_id, "started_at": "2026-11-26T20:00:00Z", "suite": {"name": "s"},
+    run = Run.from_json({"schema_version": 2, "run_id": run_id, "started_at": "2026-11-26T20:00:00Z", "suite": {"name": "s"},
             "settings": {"measure": {"min_iterations": 100, "min_s": 1, "max_s": 5, "warmup_s": 0.5}},
             "environment": {"hostname": "vm", "cpu_model": "AMD EPYC", "os": "Linux 6.1", "machine": "x86_64",
                             "python": "3.11.7", "fingerprint": "abc"},
-            "cases": [ok, failed], "_path": f"{run_id}.json"}
+            "cases": [ok, failed]})
+    run.source = f"{run_id}.json"
+    return run
 
 
 def test_stats_are_pytest_benchmarks_in_seconds() -> None:
@@ -43,7 +46,7 @@ def test_stats_are_pytest_benchmarks_in_seconds() -> None:
     assert set(exported) >= {"machine_info", "commit_info", "benchmarks", "datetime", "version"}
     assert exported["commit_info"]["id"] == "deadbeef"
     (bench,) = exported["benchmarks"]
-    samples_s = np.asarray(doc["cases"][0]["samples_ms"]) / 1000.0
+    samples_s = np.asarray(doc.cases[0].samples_ms) / 1000.0
     stats = bench["stats"]
     for key in ("min", "max", "mean", "stddev", "rounds", "median", "iqr", "q1", "q3", "iqr_outliers",
                 "stddev_outliers", "outliers", "ld15iqr", "hd15iqr", "ops", "total", "iterations"):
@@ -85,10 +88,7 @@ def test_pytest_benchmark_compare_reads_the_export(tmp_path: Path) -> None:
 
 
 def test_export_command(tmp_path: Path) -> None:
-    path = tmp_path / "r.json"
-    doc = results(1.0, "r")
-    doc.pop("_path")
-    path.write_text(json.dumps(doc))
+    path = write_document(tmp_path / "r.jsonl", results(1.0, "r"))
     harness = Path(sys.executable).with_name("harness")
     proc = subprocess.run([str(harness), "export", "--format", "pytest-benchmark", str(path), "-o",
                            str(tmp_path / "out.json")], capture_output=True, text=True, timeout=120)

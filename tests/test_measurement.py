@@ -9,14 +9,16 @@ requirements live in tests/benchmarks as ratios measured side by side.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
-from harness import environment, stats, worker
+from harness import environment, stats
+from harness.worker import loops as worker
 
 from .conftest import matmul_model, only_results, run_cli
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness.errors import InputError
-from harness.inputs import make_feeds
+from harness.models.inputs import make_feeds
 from harness.plan import build_plan
 from harness.suite import load_suite
 

@@ -12,6 +12,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from .conftest import only_results
+
 pytestmark = pytest.mark.slow
 
 
@@ -72,8 +74,8 @@ def test_suite_cases_run_as_benchmarks(folder: Path) -> None:
     info = bench["extra_info"]
     assert info["memory_mb"]["peak_rss"] > 0 and info["provider"] == "CPUExecutionProvider"
     assert info["placement"]["fraction_on_requested"] == 1.0 and "harness worker" in info["timer"]
-    (results,) = (folder / "results").glob("*.json")
-    document = json.loads(results.read_text())
+    (results,) = (folder / "results").glob("*.jsonl")
+    document = only_results(folder / "results")
     assert document["status"] == "complete" and len(document["cases"]) == 2
     ok = next(c for c in document["cases"] if c["status"] == "ok")
     assert bench["stats"]["rounds"] == len(ok["samples_ms"])  # every measured inference, nothing else

@@ -14,14 +14,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from harness.cli.report import parse_prices
 from harness.errors import InputError
-from harness.report import charts, synthetic, tables
-from harness.report.command import parse_prices
+from harness.report import charts, tables
 from harness.report.data import build_frame, config_label
 from harness.report.html import render_html, script_json, write_report
 from harness.report.markdown import escape as md_escape
 from harness.report.markdown import render_markdown
-from harness.report.synthetic import document, failed_case, ok_case
+from tests import synthetic
+from tests.synthetic import document, failed_case, ok_case, runs
 
 EVIL = "<img src=x onerror=alert(1)>"
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def known_document(hostname: str = "host-a", factor: float = 1.0) -> dict[str, A
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    return build_frame([known_document()])
+    return build_frame(runs(known_document()))
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +103,10 @@ def test_fastest_pick_excludes_failing_accuracy(frame: pd.DataFrame) -> None:
 def test_close_results_are_not_decisive() -> None:
     doc = document([ok_case("m", "fp32", "cpu", p50=10.0, spread=0.05),
                     ok_case("m", "fp32", "openvino", p50=9.9, spread=0.05)])
-    pick = tables.fastest(build_frame([doc]), BASE).iloc[0]
+    pick = tables.fastest(build_frame(runs(doc)), BASE).iloc[0]
     assert pick["choice"] == "openvino · fp32"
     assert pick["decisive"] is not None and not pick["decisive"]
-    assert "Too close to call" in tables.verdicts(build_frame([doc]), BASE)[0].confidence
+    assert "Too close to call" in tables.verdicts(build_frame(runs(doc)), BASE)[0].confidence
 
 
 def test_speedup_matrices(frame: pd.DataFrame) -> None:
@@ -152,7 +153,7 @@ def test_price_option_overrides_suite_price() -> None:
     for bad in ("openvino", "openvino=abc", "=1", "cpu=-1"):
         with pytest.raises(InputError):
             parse_prices([bad])
-    cost = tables.cost(build_frame([known_document()], {"openvino": 0.9})).set_index(["config", "target", "variant"])
+    cost = tables.cost(build_frame(runs(known_document()), {"openvino": 0.9})).set_index(["config", "target", "variant"])
     assert cost.loc[("batch 1", "openvino", "int8"), "cost_per_million"] == pytest.approx(0.5)
     assert cost.loc[("batch 4", "openvino", "int8"), "cost_per_million"] == pytest.approx(0.25)  # no suite price
 
@@ -161,12 +162,12 @@ def test_problems_flags_and_counts() -> None:
     doc = known_document()
     doc["cases"].append(ok_case("m", "fp16", "openvino", p50=3.0, cosine=0.9999, unstable=["cv 14% > 10%"],
                                 fallback=(30, 40)))
-    frame = build_frame([doc])
+    frame = build_frame(runs(doc))
     problems = tables.problems(frame)
     assert problems[["target", "status", "reason"]].values.tolist() == [["cuda", "unavailable", "no CUDA"]]
     doc["cases"] += [failed_case("m", "int8", "cuda", "no CUDA", status="unavailable", batch=4),
                      failed_case("m", "int8", "cpu", "worker crashed (exit -11)")]
-    grouped = tables.problems_grouped(build_frame([doc]))
+    grouped = tables.problems_grouped(build_frame(runs(doc)))
     assert grouped[["target_label", "status", "cases", "variants", "params"]].values.tolist() == [
         ["cpu", "failed", 1, "int8", "batch 1"], ["cuda", "unavailable", 2, "fp32, int8", "batch 1, batch 4"]]
     flagged = tables.flagged(frame).set_index("variant")
@@ -183,7 +184,7 @@ def test_throughput_vs_batch_and_missing_baseline(frame: pd.DataFrame) -> None:
     assert pivot.loc[("openvino", "int8"), "batch 1"] == 500.0
     assert pivot.loc[("openvino", "int8"), "scaling"] == 2.0
     assert ("cpu", "int8") not in pivot.index  # one point is not a curve
-    verdicts = tables.verdicts(build_frame([known_document()]), tables.parse_baseline("openvino/fp32"))
+    verdicts = tables.verdicts(build_frame(runs(known_document())), tables.parse_baseline("openvino/fp32"))
     assert any("not measured for batch 4" in w for w in verdicts[0].warnings)
 
 
@@ -208,7 +209,7 @@ def _evil_document() -> dict[str, Any]:
 
 
 def test_html_escapes_everything_from_results() -> None:
-    html = render_html([_evil_document()])
+    html = render_html(runs(_evil_document()))
     assert "&lt;img" in html
     assert EVIL not in html
     assert "<script><script>alert(2)" not in html and "alert(2)</script>" not in html
@@ -225,7 +226,7 @@ def test_script_json_cannot_break_out() -> None:
 
 
 def test_markdown_escapes_pipes_and_html() -> None:
-    md = render_markdown([_evil_document()])
+    md = render_markdown(runs(_evil_document()))
     assert EVIL not in md and "&lt;img" in md
     assert "m\\|pipe" in md
     assert md_escape("a|b_c*d") == "a\\|b\\_c\\*d"
@@ -250,7 +251,7 @@ def markdown_tables(md: str) -> list[list[str]]:
 
 
 def test_markdown_tables_are_well_formed(study: list[Path]) -> None:
-    md = render_markdown([json.loads(p.read_text()) for p in study])
+    md = render_markdown(runs(*[json.loads(p.read_text()) for p in study]))
     blocks = markdown_tables(md)
     assert len(blocks) >= 5
     for block in blocks:
@@ -276,7 +277,7 @@ def test_two_machines_compared_side_by_side(tmp_path: Path) -> None:
     for path, doc in zip(paths, (first, second), strict=True):
         path.write_text(json.dumps(doc))
 
-    frame = build_frame([first, second])
+    frame = build_frame(runs(first, second))
     assert set(frame["target_label"]) >= {"cpu @ host-a", "openvino @ host-b"}
     comparison = tables.machine_comparison(frame).set_index(["config", "target", "variant"])
     assert comparison.loc[("batch 1", "cpu", "fp32"), ["host-a", "host-b"]].tolist() == [10.0, 5.0]
@@ -311,7 +312,7 @@ def test_html_is_self_contained(study: list[Path], tmp_path: Path) -> None:
 def test_chart_specs_are_valid_plotly(study: list[Path]) -> None:
     import plotly.graph_objects as go
 
-    html = render_html([json.loads(p.read_text()) for p in study])
+    html = render_html(runs(*[json.loads(p.read_text()) for p in study]))
     specs = json.loads(re.search(r'id="report-figures">(.*?)</script>', html, re.S).group(1))
     assert len(specs) >= 8
     for spec in specs:
@@ -358,7 +359,7 @@ def test_cli_missing_file_exits_2_with_one_line(tmp_path: Path) -> None:
                                   {"baseline": "/x"}])
 def test_report_command_bad_input(args: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process (the CLI maps InputError to exit 2, checked above): one line, nothing written."""
-    from harness.report.command import report
+    from harness.cli.report import report
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.json").write_text('{"not": "results"}')
@@ -372,7 +373,7 @@ def test_report_command_bad_input(args: dict[str, Any], tmp_path: Path, monkeypa
 
 def test_report_command_markdown_default_path(study: list[Path], tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.report.command import report
+    from harness.cli.report import report
 
     monkeypatch.chdir(tmp_path)
     report([study[0]], None, "md", "cpu/fp32", None)
@@ -380,12 +381,13 @@ def test_report_command_markdown_default_path(study: list[Path], tmp_path: Path,
 
 
 def test_terminal_helpers_unchanged() -> None:
-    from harness.report.terminal import case_line, fmt_ms, notes, summary_table
+    from harness.report.terminal import case_line, summary_table
+    from harness.units import ms
 
-    doc = known_document()
-    assert fmt_ms(0.5) == "500.0 us" and fmt_ms(2.0) == "2.00 ms"
-    assert case_line(doc["cases"][0]).startswith("m/fp32/cpu/batch=1: ok p50 10.00 ms")
-    assert notes(doc["cases"][4])[0].startswith("accuracy FAIL")
+    (doc,) = runs(known_document())
+    assert ms(0.5) == "500.0 us" and ms(2.0) == "2.00 ms"
+    assert case_line(doc.cases[0]).startswith("m/fp32/cpu/batch=1: ok p50 10.00 ms")
+    assert doc.cases[4].notes[0].startswith("accuracy FAIL")
     from rich.console import Console
 
     console = Console(record=True, width=200)
@@ -397,5 +399,5 @@ def test_throughput_curves_stay_within_their_model() -> None:
     """Same target · variant · params label in two models: two curves, never one merged."""
     doc = document([ok_case(model, "fp32", "cpu", p50=1.0, batch=1, streams=streams)
                     for model in ("a", "b") for streams in ((1, 2) if model == "b" else (1,))])
-    curves = tables.throughput_vs(build_frame([doc]), "streams")
+    curves = tables.throughput_vs(build_frame(runs(doc)), "streams")
     assert set(curves["model"]) == {"b"}

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from harness.report import synthetic
 from harness.report.html import write_report
+from tests import synthetic
 
 EVIL = "<img src=x onerror=alert(1)>"
 SCREENSHOT = Path(__file__).resolve().parents[1] / "reports" / "report-screenshot.png"

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from harness.plan import build_plan
 from harness.suite import load_suite
 from harness.variants import VariantError, VariantStore
-from harness.worker import compare_outputs
+from harness.worker.checks import compare_outputs
 
 from .conftest import FAST_MEASURE, only_results, run_cli, save_model, token_model
 
@@ -54,7 +54,7 @@ def store_for(write_suite, models_dir, text: str = SUITE, messages: list | None 
     conv_model(models_dir / "conv.onnx")
     plan = build_plan(load_suite(write_suite(text)))
     out = messages if messages is not None else []
-    return plan, VariantStore(plan.loaded, plan.model_files, out.append)
+    return plan, VariantStore(plan.loaded, plan.model_files, out.append, scratch=models_dir.parent / "refs")
 
 
 def ops(path: Path) -> set[str]:

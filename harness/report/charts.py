@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -211,7 +212,7 @@ def accuracy_scatter(points: pd.DataFrame) -> dict[str, Any]:
     positive = points.loc[points["loss"] > 0, "loss"]
     floor = float(positive.min()) / 10 if len(positive) else 1e-9
     colors = _colors(points["config"])
-    traces = []
+    traces: list[dict[str, Any]] = []
     for config, group in points.groupby("config", sort=False):
         y = [v if v > 0 else floor for v in group["loss"]]
         labels = [esc(c) for c in choices(group)]

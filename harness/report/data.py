@@ -14,8 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..results import to_frame
-from .terminal import notes as case_notes
+from ..results import CaseRecord, Environment, Run, to_frame
 
 # Columns the tables read; a run without, say, p999 or accuracy still yields them (as NaN).
 NUMERIC = [f"latency_ms.{k}" for k in ("n", "mean", "std", "cv", "cv_robust", "min", "p50", "p90", "p95", "p99",
@@ -34,24 +33,24 @@ ADDED = ["machine", "machine_key", "machine_rank", "target_label", "config", "ba
 class Machine:
     key: str
     label: str
-    environment: dict[str, Any]
+    environment: Environment
     runs: list[str] = field(default_factory=list)
 
 
-def machine_key(environment: dict[str, Any]) -> str:
+def machine_key(environment: Environment) -> str:
     """Fingerprint first: two runs on one host with another CPU or OS are different machines."""
-    return str(environment.get("fingerprint") or environment.get("hostname") or "unknown")
+    return str(environment.fingerprint or environment.hostname or "unknown")
 
 
-def machines(documents: list[dict[str, Any]]) -> list[Machine]:
+def machines(documents: list[Run]) -> list[Machine]:
     """Machines in order of first appearance; a hostname seen with two fingerprints gets a suffix."""
     found: dict[str, Machine] = {}
     for document in documents:
-        env = document.get("environment") or {}
+        env = document.environment
         key = machine_key(env)
         if key not in found:
-            found[key] = Machine(key, str(env.get("hostname") or key), env)
-        found[key].runs.append(str(document.get("run_id")))
+            found[key] = Machine(key, str(env.hostname or key), env)
+        found[key].runs.append(str(document.run_id))
     hostnames = pd.Series([m.label for m in found.values()])
     duplicated = set(hostnames[hostnames.duplicated(keep=False)])
     return [Machine(m.key, f"{m.label} ({m.key[:6]})" if m.label in duplicated else m.label, m.environment, m.runs)
@@ -70,32 +69,33 @@ def _config_sort(params: dict[str, Any]) -> tuple:
             tuple(sorted((k, str(v)) for k, v in params.items() if k not in PARAM_ORDER)))
 
 
-def _interval(case: dict[str, Any]) -> tuple[float, float]:
+def _interval(case: CaseRecord) -> tuple[float, float]:
     """The median's CI widened to cover every repeat's median: between-process variation is usually
     the larger uncertainty, and a CI over pooled samples alone would hide it."""
-    latency = case.get("latency_ms") or {}
-    values = [v for v in (latency.get("median_ci_low"), latency.get("median_ci_high"), latency.get("p50"))
-              if isinstance(v, (int, float))]
-    repeats = (case.get("measurement") or {}).get("repeat_medians_ms") or []
-    values += [v for v in repeats if isinstance(v, (int, float))]
+    latency = case.latency_ms
+    values: list[float] = []
+    if latency is not None:
+        values = [v for v in (latency.median_ci_low, latency.median_ci_high, latency.p50) if v is not None]
+    if case.measurement is not None:
+        values += case.measurement.repeat_medians_ms
     return (min(values), max(values)) if values else (math.nan, math.nan)
 
 
 LOSS_EXACT = 1e-12  # 1 - cosine below this is float64 rounding in the cosine itself, i.e. an exact match
 
 
-def _loss(case: dict[str, Any]) -> float:
+def _loss(case: CaseRecord) -> float:
     """1 - cosine against the fp32 reference; the reference itself (no accuracy block) loses nothing."""
-    accuracy = case.get("accuracy") or {}
-    if isinstance(accuracy.get("cosine"), (int, float)):
-        loss = 1.0 - float(accuracy["cosine"])
+    accuracy = case.accuracy
+    if accuracy is not None and accuracy.cosine is not None:
+        loss = 1.0 - accuracy.cosine
         return 0.0 if loss < LOSS_EXACT else loss
-    if case.get("status") == "ok" and not accuracy and (case.get("variant_kind") or case.get("variant")) == "fp32":
+    if case.ok and accuracy is None and (case.variant_kind or case.variant) == "fp32":
         return 0.0
     return math.nan
 
 
-def build_frame(documents: list[dict[str, Any]], prices: dict[str, float] | None = None) -> pd.DataFrame:
+def build_frame(documents: list[Run], prices: dict[str, float] | None = None) -> pd.DataFrame:
     """One row per case with the columns every table uses.
 
     ``prices`` (USD per hour) are keyed by target name or by target label ("cpu @ host-b") and
@@ -113,35 +113,33 @@ def build_frame(documents: list[dict[str, Any]], prices: dict[str, float] | None
     targets: dict[str, int] = {}
     variants: dict[str, int] = {}
     for document in documents:
-        key = machine_key(document.get("environment") or {})
-        for case in document["cases"]:
-            params = dict(case.get("params") or {})
+        key = machine_key(document.environment)
+        for case in document.cases:
+            params = dict(case.params)
             config = config_label(params)
             configs.setdefault(config, _config_sort(params))
-            models.setdefault(str(case["model"]), len(models))
-            targets.setdefault(str(case["target"]), len(targets))
-            variants.setdefault(str(case["variant"]), len(variants))
-            label = f"{case['target']} @ {labels[key]}" if several else str(case["target"])
-            placement = case.get("placement") or {}
-            measurement = case.get("measurement") or {}
+            models.setdefault(case.model, len(models))
+            targets.setdefault(case.target, len(targets))
+            variants.setdefault(case.variant, len(variants))
+            label = f"{case.target} @ {labels[key]}" if several else case.target
+            placement, measurement = case.placement, case.measurement
             low, high = _interval(case)
-            price = prices.get(label, prices.get(str(case["target"]), case.get("price_per_hour")))
+            price = prices.get(label, prices.get(case.target, case.price_per_hour))
             extra.append({
                 "machine": labels[key], "machine_key": key, "machine_rank": rank[key], "target_label": label,
-                "config": config, "batch": int(params.get("batch", 1) or 1),
-                "streams": int(params.get("streams", 1) or 1),
-                "package": (case.get("runtime") or {}).get("package"),
-                "unstable_reasons": "; ".join(measurement.get("unstable") or []),
-                "partial_fallback": bool(placement.get("partial_fallback")),
-                "nodes": f"{placement['on_requested']}/{placement['total']}" if placement.get("total") else "",
-                "accuracy_verdict": (case.get("accuracy") or {}).get("verdict"),
+                "config": config, "batch": case.batch, "streams": case.streams,
+                "package": case.runtime.package,
+                "unstable_reasons": "; ".join(measurement.unstable) if measurement else "",
+                "partial_fallback": bool(placement and placement.partial_fallback),
+                "nodes": f"{placement.on_requested}/{placement.total}" if placement and placement.total else "",
+                "accuracy_verdict": case.accuracy.verdict if case.accuracy else None,
                 "loss": _loss(case), "interval_low": low, "interval_high": high,
                 "price_per_hour": float(price) if isinstance(price, (int, float)) else math.nan,
-                "notes": "; ".join(case_notes(case)) if case.get("status") == "ok" else "",
+                "notes": "; ".join(case.notes) if case.ok else "",
             })
     if len(extra) != len(base):
         raise AssertionError("to_frame and the documents disagree on the number of cases")
-    frame = base.drop(columns=[c for c in ("machine", "batch", "streams") if c in base.columns])
+    frame = base.drop(columns=[c for c in ("machine", "batch", "streams", "notes") if c in base.columns])
     frame = pd.concat([frame, pd.DataFrame(extra, index=frame.index, columns=ADDED)], axis=1)
     for column in NUMERIC:
         frame[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame else math.nan

@@ -6,69 +6,28 @@ disagree; the raw value stays available to the HTML tables for sorting.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from .terminal import fmt_ms
+from ..units import compact, integer, loss, mb, missing, ms, pct, times, usd
+from ..units import times_range as times_range  # re-exported: tables and summary format through fmt
 
-
-def missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def ms(value: float | None) -> str:
-    if missing(value):
-        return "-"
-    return f"{value / 1e3:.2f} s" if value >= 1000 else fmt_ms(value)
+_MD_ESCAPES = {"\\": "\\\\", "|": "\\|", "`": "\\`", "*": "\\*", "_": "\\_", "[": "\\[", "]": "\\]",
+               "#": "\\#", "&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
-def times(value: float | None) -> str:
-    if missing(value):
-        return "-"
-    return f"{value:.1f}×" if value >= 10 else f"{value:.2f}×"
+def md_escape(text: Any) -> str:
+    """Safe inside a Markdown table cell and inline text (reports and compare): no cell splits, no
+    HTML, no emphasis, no heading; a newline would end the table row, so white space is folded."""
+    out = "".join(_MD_ESCAPES.get(ch, ch) for ch in str(text))
+    return " ".join(out.split())
 
 
-def times_range(low: float | None, high: float | None) -> str:
-    if missing(low) or missing(high):
-        return ""
-    return f"{low:.2f}–{high:.2f}×"
-
-
-def compact(value: float | None) -> str:
-    """141.1k, 2.35M: rates span six orders of magnitude across targets and batch sizes."""
-    if missing(value):
-        return "-"
-    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.1f}{suffix}"
-    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
-
-
-def pct(value: float | None) -> str:
-    return "-" if missing(value) else f"{value * 100:.1f}%"
-
-
-def loss(value: float | None) -> str:
-    if missing(value):
-        return "-"
-    return "0" if value == 0 else f"{value:.1e}"
-
-
-def usd(value: float | None) -> str:
-    if missing(value):
-        return "-"
-    if value >= 100:
-        return f"${value:,.0f}"
-    return f"${value:.2f}" if value >= 1 else f"${value:.3g}"
-
-
-def mb(value: float | None) -> str:
-    return "-" if missing(value) else f"{value:,.0f}"
-
-
-def integer(value: float | None) -> str:
-    return "-" if missing(value) else f"{int(value):,}"
+def md_code(text: Any) -> str:
+    """An identifier (a case id) as inline code in a Markdown table: nothing inside renders, but
+    a | would still split the cell and a backtick would end the span."""
+    return "`" + " ".join(str(text).replace("`", "'").replace("|", "\\|").split()) + "`"
 
 
 def text(value: Any) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,10 @@ import pandas as pd
 from markupsafe import Markup
 
 from .. import __version__
-from ..results import read_all
+from ..files import write_atomic_text as write_text
+from ..results import Environment, Run, read_all
 from . import charts, fmt, tables
 from .data import Machine, build_frame, machines
-from ..files import write_atomic_text as write_text
 from .fmt import COLUMNS, Column
 from .summary import Summary, summarize
 from .views import TableView, matrix_view, table_view
@@ -77,9 +77,9 @@ def _machine_rows(found: list[Machine]) -> tuple[list[str], list[list[str]]]:
     return [m.label for m in found], rows
 
 
-def _environment_items(environment: dict[str, Any]) -> list[tuple[str, str]]:
+def _environment_items(environment: Environment) -> list[tuple[str, str]]:
     items = []
-    for key, value in environment.items():
+    for key, value in environment.to_json().items():
         if isinstance(value, (dict, list)):
             value = json.dumps(value, sort_keys=True) if isinstance(value, dict) else ", ".join(map(str, value))
         items.append((str(key), fmt.text(value) or "-"))
@@ -131,9 +131,9 @@ def _model_sections(frame: pd.DataFrame, figures: Figures, k: int) -> list[dict[
     return sections
 
 
-def _dates(documents: list[dict[str, Any]]) -> str:
-    starts = sorted(str(d.get("started_at")) for d in documents if d.get("started_at"))
-    ends = sorted(str(d.get("finished_at")) for d in documents if d.get("finished_at"))
+def _dates(documents: list[Run]) -> str:
+    starts = sorted(str(d.started_at) for d in documents if d.started_at)
+    ends = sorted(str(d.finished_at) for d in documents if d.finished_at)
     if not starts:
         return "-"
     first = starts[0].replace("T", " ").replace("Z", "")
@@ -141,7 +141,7 @@ def _dates(documents: list[dict[str, Any]]) -> str:
     return f"{first} – {last} UTC" if first != last else f"{first} UTC"
 
 
-def context(documents: list[dict[str, Any]], baseline: str = "cpu/fp32",
+def context(documents: list[Run], baseline: str = "cpu/fp32",
             prices: dict[str, float] | None = None) -> dict[str, Any]:
     """Everything the template shows, computed once."""
     base = tables.parse_baseline(baseline)
@@ -184,7 +184,7 @@ def context(documents: list[dict[str, Any]], baseline: str = "cpu/fp32",
     models = _model_sections(frame, figures, k)
     return {
         "title": summary.title, "summary": summary,
-        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "dates": _dates(documents), "harness_version": __version__, "heatmap": heatmap, "tables": tables_out,
         "models": models, "machines": found, "machine_names": machine_names, "machine_rows": machine_rows,
         "environments": [(m, _environment_items(m.environment)) for m in found], "points_per_case": k,
@@ -192,7 +192,7 @@ def context(documents: list[dict[str, Any]], baseline: str = "cpu/fp32",
     }
 
 
-def render_html(documents: list[dict[str, Any]], baseline: str = "cpu/fp32",
+def render_html(documents: list[Run], baseline: str = "cpu/fp32",
                 prices: dict[str, float] | None = None) -> str:
     return _environment().get_template("report.html.j2").render(**context(documents, baseline, prices))
 

@@ -6,24 +6,16 @@ is escaped: a ``|`` would split a cell, and GitHub renders inline HTML.
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..results import Run
 from . import tables
 from .data import build_frame, machines
 from .fmt import COLUMNS
+from .fmt import md_escape as escape
 from .summary import summarize
 from .views import TableView, matrix_view, table_view
 
-_ESCAPES = {"\\": "\\\\", "|": "\\|", "`": "\\`", "*": "\\*", "_": "\\_", "[": "\\[", "]": "\\]",
-            "&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _BADGES = {"unstable": "⚠ unstable", "fallback": "⚠ partial fallback", "accuracy": "✗ accuracy fail",
            "failed": "✗ failed", "unavailable": "unavailable"}
-
-
-def escape(text: Any) -> str:
-    """Safe inside a table cell and inline text: no cell splits, no HTML, no emphasis."""
-    out = "".join(_ESCAPES.get(ch, ch) for ch in str(text))
-    return " ".join(out.split())  # a newline would end the table row
 
 
 def table(view: TableView) -> str:
@@ -40,7 +32,7 @@ def table(view: TableView) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(documents: list[dict[str, Any]], baseline: str = "cpu/fp32",
+def render_markdown(documents: list[Run], baseline: str = "cpu/fp32",
                     prices: dict[str, float] | None = None) -> str:
     base = tables.parse_baseline(baseline)
     frame = build_frame(documents, prices)

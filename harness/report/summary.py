@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
+from ..results import Run
 from . import fmt, tables
 from .tables import Baseline, Pick, Verdict
 
@@ -90,8 +90,8 @@ def _runtimes(frame: pd.DataFrame) -> list[str]:
     return [f"{build} ({', '.join(targets)})" for build, targets in builds.items()]
 
 
-def summarize(documents: list[dict[str, Any]], frame: pd.DataFrame, baseline: Baseline) -> Summary:
-    suites = list(dict.fromkeys(str((d.get("suite") or {}).get("name") or "?") for d in documents))
+def summarize(documents: list[Run], frame: pd.DataFrame, baseline: Baseline) -> Summary:
+    suites = list(dict.fromkeys(d.suite.name for d in documents))
     fastest = tables.fastest(frame, baseline)
     label = tables.baseline_label(frame, baseline)
     cards = [card(v, label) for v in tables.verdicts(frame, baseline, fastest)]

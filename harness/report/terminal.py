@@ -2,72 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-
-def fmt_ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 1e3:.1f} us" if value < 1 else f"{value:.2f} ms"
+from ..results import CaseRecord, Run
+from ..units import ms, rate
 
 
-def fmt_rate(value: float) -> str:
-    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+def case_line(record: CaseRecord) -> str:
+    if not record.ok or record.latency_ms is None or record.throughput is None:
+        return f"{record.case_id}: {record.status.upper()}: {record.reason}"
+    latency = record.latency_ms
+    text = (f"{record.case_id}: ok p50 {ms(latency.p50)} p99 {ms(latency.p99)} "
+            f"{record.throughput.samples_per_s:.1f} samples/s")
+    if record.accuracy is not None and record.accuracy.cosine is not None:
+        text += f" cos {record.accuracy.cosine:.5f}"
+    return text + (f"  [{'; '.join(record.notes)}]" if record.notes else "")
 
 
-def notes(record: dict[str, Any]) -> list[str]:
-    """Warnings that must travel with a number: instability, partial fallback, accuracy failure."""
-    out = []
-    measurement = record.get("measurement") or {}
-    for reason in measurement.get("unstable") or []:
-        out.append(f"unstable: {reason}")
-    out.extend(measurement.get("warnings") or [])
-    if measurement and not measurement.get("minimums_met", True):
-        out.append("stopped at max_s before minimums")
-    if measurement.get("precision") and not measurement.get("precision_met"):
-        out.append(f"precision +-{measurement['precision']:.0%} not reached")
-    placement = record.get("placement") or {}
-    if placement.get("partial_fallback"):
-        out.append(f"partial fallback: {placement['on_requested']}/{placement['total']} nodes on "
-                   f"{record['runtime']['providers_requested'][0]}")
-    accuracy = record.get("accuracy") or {}
-    if accuracy.get("verdict") == "fail":
-        out.append("accuracy FAIL: " + "; ".join(accuracy.get("problems", [])))
-    return out
-
-
-def case_line(record: dict[str, Any]) -> str:
-    status = record["status"]
-    if status != "ok":
-        return f"{record['case_id']}: {status.upper()}: {record.get('reason')}"
-    latency = record["latency_ms"]
-    text = (f"{record['case_id']}: ok p50 {fmt_ms(latency['p50'])} p99 {fmt_ms(latency['p99'])} "
-            f"{record['throughput']['samples_per_s']:.1f} samples/s")
-    accuracy = record.get("accuracy") or {}
-    if "cosine" in accuracy:
-        text += f" cos {accuracy['cosine']:.5f}"
-    extra = notes(record)
-    return text + (f"  [{'; '.join(extra)}]" if extra else "")
-
-
-COLUMNS = (("case", "left", False), ("status", "left", False), ("p50", "right", False), ("p99", "right", False),
+COLUMNS: tuple[tuple[str, Literal["left", "right"], bool], ...] = (("case", "left", False), ("status", "left", False), ("p50", "right", False), ("p99", "right", False),
            ("+-ci", "right", True), ("samples/s", "right", False), ("peak MB", "right", True),
            ("nodes on EP", "right", True), ("accuracy", "right", False), ("note", "right", False))
 
 
-def summary_table(document: dict[str, Any], width: int | None = None) -> Group:
-    """The end-of-run table; reasons and warnings follow it as numbered notes so columns stay narrow.
+def summary_table(run: Run, width: int | None = None) -> Group:
+    """The end-of-run table; reasons and notes follow it as numbered footnotes so columns stay narrow.
 
     Below 130 columns the optional columns (CI, memory, placement) are left out; the results file has them.
     """
     columns = [c for c in COLUMNS if not (c[2] and width is not None and width < 130)]
-    table = Table(title=escape(f"{document['suite']['name']} ({document['status']}) on "
-                               f"{document['environment'].get('cpu_model')}"),
+    table = Table(title=escape(f"{run.suite.name} ({run.status}) on {run.environment.cpu_model}"),
                   title_justify="left")
     for name, justify, _ in columns:
         # Case ids are what users grep for: never break them.
@@ -80,25 +48,25 @@ def summary_table(document: dict[str, Any], width: int | None = None) -> Group:
         footnotes.append(f"[{len(footnotes) + 1}] " + "; ".join(texts))
         return f"[{len(footnotes)}]"
 
-    for record in document["cases"]:
-        row = {"case": escape(record["case_id"])}
-        if record["status"] != "ok":
-            style = "red" if record["status"] == "failed" else "yellow"
-            row.update(status=f"[{style}]{record['status']}[/]",
-                       note=escape(note([str(record.get("reason") or "no reason recorded")])))
+    for record in run.cases:
+        row = {"case": escape(record.case_id)}
+        latency, throughput = record.latency_ms, record.throughput
+        if not record.ok or latency is None or throughput is None:
+            style = "red" if record.status == "failed" else "yellow"
+            row.update(status=f"[{style}]{record.status}[/]",
+                       note=escape(note([str(record.reason or "no reason recorded")])))
         else:
-            latency = record["latency_ms"]
-            placement = record.get("placement") or {}
-            accuracy = record.get("accuracy") or {}
-            acc = f"cos {accuracy['cosine']:.4f}" if "cosine" in accuracy else "ref" if not accuracy else "-"
+            placement, accuracy = record.placement, record.accuracy
+            acc = ("ref" if accuracy is None else f"cos {accuracy.cosine:.4f}" if accuracy.cosine is not None else "-")
+            peak = record.memory_mb.peak_rss if record.memory_mb else None
             row.update({
-                "status": "[green]ok[/]", "p50": fmt_ms(latency["p50"]), "p99": fmt_ms(latency["p99"]),
-                "+-ci": f"{latency['median_ci_rel'] * 100:.1f}%",
-                "samples/s": fmt_rate(record["throughput"]["samples_per_s"]),
-                "peak MB": f"{record['memory_mb']['peak_rss']:.0f}",
-                "nodes on EP": f"{placement['on_requested']}/{placement['total']}" if placement.get("total") else "-",
-                "accuracy": f"[red]{acc} FAIL[/]" if accuracy.get("verdict") == "fail" else acc,
-                "note": escape(note(notes(record))),
+                "status": "[green]ok[/]", "p50": ms(latency.p50), "p99": ms(latency.p99),
+                "+-ci": f"{latency.median_ci_rel * 100:.1f}%" if latency.median_ci_rel is not None else "-",
+                "samples/s": rate(throughput.samples_per_s),
+                "peak MB": f"{peak:.0f}" if peak is not None else "-",
+                "nodes on EP": f"{placement.on_requested}/{placement.total}" if placement and placement.total else "-",
+                "accuracy": f"[red]{acc} FAIL[/]" if accuracy is not None and accuracy.verdict == "fail" else acc,
+                "note": escape(note(record.notes)),
             })
         table.add_row(*(row.get(name, "") for name, _, _ in columns))
     return Group(table, *(Text(line) for line in footnotes))

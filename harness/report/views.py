@@ -15,7 +15,6 @@ from . import fmt
 from .fmt import Column
 from .tables import Matrix
 
-
 FLAG_COLUMNS = ("status", "unstable", "partial_fallback", "verdict")
 NOWRAP = {"choice", "runner_up", "target_label", "config", "ci", "speedup_range"}  # short labels that read badly broken
 

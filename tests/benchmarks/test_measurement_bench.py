@@ -37,9 +37,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -66,7 +67,7 @@ def record(key: str, figures: dict[str, Any]) -> None:
         document = json.loads(REPORT.read_text())
     except (OSError, json.JSONDecodeError):
         document = {}
-    entry = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), **figures}
+    entry = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), **figures}
     document[key] = entry
     tmp = REPORT.with_suffix(".tmp")
     tmp.write_text(json.dumps(document, indent=2, sort_keys=False))
@@ -87,7 +88,7 @@ class ForeignLoad:
     the harness either way, so the asserted ratios use quiet rounds only.
     """
 
-    def __enter__(self) -> "ForeignLoad":
+    def __enter__(self) -> ForeignLoad:
         self.start = self._read()
         return self
 
@@ -134,7 +135,7 @@ def run_harness(folder: Path, suite_text: str, name: str = "suite") -> tuple[dic
 
 def plan_for(suite_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
     """The model file and the exact input tensors the harness feeds for the suite's one case."""
-    from harness.inputs import make_feeds
+    from harness.models.inputs import make_feeds
     from harness.plan import build_plan
     from harness.suite import load_suite
 
@@ -366,7 +367,7 @@ def bundled_openvino_version(runtime_python: str) -> str | None:
 
 def benchmark_app_for(version: str) -> Path | None:
     """benchmark_app from ``openvino==version`` in its own venv under the harness cache (never the main venv)."""
-    from harness.runtimes import cache_dir
+    from harness.paths import cache_dir
 
     venv = cache_dir() / "bench" / f"openvino-{version}"
     app = venv / "bin" / "benchmark_app"
@@ -400,7 +401,7 @@ def run_benchmark_app(app: Path, model: Path, input_name: str, folder: Path) -> 
 def test_agreement_with_openvino_benchmark_app(benchmark, tmp_path) -> None:
     import onnx
 
-    from harness.builtin_models import build
+    from harness.models.builtin import build
 
     model = tmp_path / "squeezenet.onnx"
     built = build("squeezenet")
@@ -547,7 +548,7 @@ def test_fixed_cost_per_case(benchmark, tmp_path) -> None:
         measure: {{warmup_s: 0, warmup_iterations: 0, min_iterations: 1, min_s: 0, max_s: 1, placement: {placement}}}
         session: {{intra_op_num_threads: 1}}
         """
-    from harness.models import builtin_path
+    from harness.models.sources import builtin_path
 
     tiny = builtin_path("tiny", 0)
 

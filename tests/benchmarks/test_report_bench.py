@@ -12,15 +12,16 @@ import os
 import platform
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.report import charts, synthetic
+from harness.report import charts
 from harness.report.html import render_html, write_report
 from harness.results import read_all
+from tests import synthetic
 
 REPO = Path(__file__).resolve().parents[2]
 REPORT = REPO / "reports" / "bench-report.json"
@@ -30,7 +31,7 @@ SAMPLES = 1001
 
 def record(figures: dict[str, Any]) -> None:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
-    entry = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    entry = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
              "machine": {"hostname": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},
              **figures}
     tmp = REPORT.with_suffix(".tmp")

@@ -9,18 +9,21 @@ input gets a range that cannot index out of bounds, or a clear error asking for 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import onnx
-from onnx import helper
+from .. import __version__
+from ..errors import InputError
+from ..files import write_atomic_text
+from ..paths import cache_dir
+from ..suite import LoadedSuite, ModelSpec, suite_error
+from .proto import INTEGER_RANGES, dtype_name, onnx_pb2
 
-from . import __version__
-from .errors import InputError
-from .runtimes import cache_dir
-from .suite import LoadedSuite, ModelSpec, suite_error
+if TYPE_CHECKING:
+    from onnx import ModelProto, TensorProto, ValueInfoProto
 
 BUILTIN_PREFIX = "builtin:"
 # Ops that pass integer ids through unchanged on their way to a Gather.
@@ -37,13 +40,21 @@ class GraphInput:
 @dataclass(frozen=True)
 class ModelFile:
     path: Path
-    sha256: str
     size_bytes: int
     inputs: tuple[GraphInput, ...]
     outputs: tuple[str, ...]
     opset: int
     ir_version: int
     gather_bounds: dict[str, int]  # input name -> exclusive upper bound of safe integer values
+
+    @cached_property
+    def sha256(self) -> str:
+        """Content hash (variant cache keys); on demand, since validating a suite never needs it."""
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
 
 
 def resolve_model_file(loaded: LoadedSuite, spec: ModelSpec, index: int) -> Path:
@@ -61,15 +72,21 @@ def resolve_model_file(loaded: LoadedSuite, spec: ModelSpec, index: int) -> Path
 
 
 def builtin_path(name: str, seed: int, loaded: LoadedSuite | None = None, index: int = 0) -> Path:
-    from . import builtin_models
+    """The cached file of a builtin model, built on first use. A cached file is only ever written
+    for a known name, so finding it skips importing the builders (numpy, onnx: slow to start)."""
+    target = cache_dir() / "models" / f"builtin-{name}-seed{seed}-v{__version__}.onnx"
+    if name.replace("-", "").replace("_", "").isalnum() and target.is_file():
+        return target
+    from . import builtin as builtin_models
 
     if name not in builtin_models.NAMES:
         message = f"unknown builtin model '{name}'; available: {', '.join(builtin_models.NAMES)}"
         raise suite_error(loaded, f"models[{index}].source", message) if loaded else InputError(message)
-    target = cache_dir() / "models" / f"builtin-{name}-seed{seed}-v{__version__}.onnx"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")
+        import onnx
+
         onnx.save(builtin_models.build(name, seed=seed), tmp)
         tmp.replace(target)
     return target
@@ -80,10 +97,48 @@ class ModelError(Exception):
 
 
 def read_model(path: Path) -> ModelFile:
-    """Parse the graph's interface; a file that is not ONNX raises ModelError."""
+    """The graph's interface, from a small cache keyed by the file's path, size and mtime (a
+    re-validate then skips protobuf altogether), else parsed; a file that is not ONNX raises
+    ModelError."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ModelError(f"{path.name} cannot be read ({exc.strerror or exc})") from None
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{__version__}".encode()).hexdigest()
+    cached = cache_dir() / "interfaces" / f"{key[:32]}.json"
+    try:
+        return _from_cache(path, json.loads(cached.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    model = _parse_model(path)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic_text(cached, json.dumps(_to_cache(model)))
+    except (OSError, InputError):
+        pass  # a read-only cache only costs time
+    return model
+
+
+def _to_cache(model: ModelFile) -> dict[str, Any]:
+    return {"size_bytes": model.size_bytes, "inputs": [[i.name, i.dtype, list(i.dims)] for i in model.inputs],
+            "outputs": list(model.outputs), "opset": model.opset, "ir_version": model.ir_version,
+            "gather_bounds": model.gather_bounds}
+
+
+def _from_cache(path: Path, data: dict[str, Any]) -> ModelFile:
+    return ModelFile(path=path, size_bytes=int(data["size_bytes"]),
+                     inputs=tuple(GraphInput(str(n), str(d), tuple(dims)) for n, d, dims in data["inputs"]),
+                     outputs=tuple(data["outputs"]), opset=int(data["opset"]), ir_version=int(data["ir_version"]),
+                     gather_bounds={str(k): int(v) for k, v in data["gather_bounds"].items()})
+
+
+def _parse_model(path: Path) -> ModelFile:
+    """Parse the graph's interface. Reads the protobuf directly (see proto.py): validating a
+    suite must not wait for ``import onnx``."""
     try:
         data = path.read_bytes()
-        model = onnx.load_model_from_string(data)
+        model = onnx_pb2().ModelProto()
+        model.ParseFromString(data)
         if not model.graph.node and not model.graph.input:
             raise ValueError("the file holds no graph")
     except Exception as exc:  # protobuf raises DecodeError, RuntimeWarning, ... on garbage
@@ -93,14 +148,14 @@ def read_model(path: Path) -> ModelFile:
     initializers = {i.name: i for i in model.graph.initializer}
     inputs = tuple(_graph_input(v) for v in model.graph.input if v.name not in initializers)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    return ModelFile(path=path, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), inputs=inputs,
+    return ModelFile(path=path, size_bytes=len(data), inputs=inputs,
                      outputs=tuple(o.name for o in model.graph.output), opset=opset, ir_version=model.ir_version,
                      gather_bounds=_gather_bounds(model, initializers))
 
 
-def _graph_input(value: onnx.ValueInfoProto) -> GraphInput:
+def _graph_input(value: ValueInfoProto) -> GraphInput:
     tensor = value.type.tensor_type
-    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.elem_type)).name if tensor.elem_type else "float32"
+    dtype = dtype_name(tensor.elem_type)
     dims: list[int | str | None] = []
     for dim in tensor.shape.dim:
         if dim.HasField("dim_value") and dim.dim_value > 0:
@@ -112,9 +167,9 @@ def _graph_input(value: onnx.ValueInfoProto) -> GraphInput:
     return GraphInput(value.name, dtype, tuple(dims))
 
 
-def _gather_bounds(model: onnx.ModelProto, initializers: dict[str, onnx.TensorProto]) -> dict[str, int]:
+def _gather_bounds(model: ModelProto, initializers: dict[str, TensorProto]) -> dict[str, int]:
     """For integer inputs that end up as Gather indices into a table, the table's size."""
-    consumers: dict[str, list[onnx.NodeProto]] = {}
+    consumers: dict[str, list[Any]] = {}
     for node in model.graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
@@ -159,7 +214,7 @@ def plan_inputs(loaded: LoadedSuite, spec: ModelSpec, index: int, model: ModelFi
             entry.update(fill="data", data=str(data_path), key=graph_input.name)
             if tuple(data_keys[graph_input.name][1:]) != tuple(shape[1:]):
                 raise suite_error(loaded, f"models[{index}].data",
-                                  f"array '{graph_input.name}' in {data_path.name} has rows of shape "
+                                  f"array '{graph_input.name}' in {data_path} has rows of shape "
                                   f"{list(data_keys[graph_input.name][1:])}, the model needs {shape[1:]}")
         elif user is not None and user.range is not None:
             entry.update(fill="range", low=user.range[0], high=user.range[1])
@@ -220,8 +275,7 @@ def _positive(loaded: LoadedSuite, value: Any, field: str) -> int:
 
 def _default_fill(loaded: LoadedSuite, spec: ModelSpec, index: int, graph_input: GraphInput,
                   model: ModelFile, field: str) -> dict[str, Any]:
-    dtype = np.dtype(graph_input.dtype)
-    if dtype == np.bool_ or not np.issubdtype(dtype, np.integer):
+    if graph_input.dtype not in INTEGER_RANGES:  # floats, bool, strings
         return {"fill": "random"}
     if graph_input.name in model.gather_bounds:  # embedding ids: stay inside the table
         return {"fill": "range", "low": 0, "high": model.gather_bounds[graph_input.name]}
@@ -230,9 +284,9 @@ def _default_fill(loaded: LoadedSuite, spec: ModelSpec, index: int, graph_input:
         return {"fill": "value", "value": 1}
     if "token_type" in lowered or "segment" in lowered:
         return {"fill": "value", "value": 0}
-    if dtype.itemsize == 1:  # uint8 images, int8 data: the full range is safe
-        info = np.iinfo(dtype)
-        return {"fill": "range", "low": int(info.min), "high": int(info.max) + 1}
+    if graph_input.dtype in ("int8", "uint8"):  # uint8 images, int8 data: the full range is safe
+        low, high = INTEGER_RANGES[graph_input.dtype]
+        return {"fill": "range", "low": low, "high": high + 1}
     raise suite_error(loaded, f"{field}.range",
                       f"integer input '{graph_input.name}' ({graph_input.dtype}) of model '{spec.name}' needs a range "
                       "of valid values (e.g. token ids [0, vocab_size)) or a fixed value; set range: [low, high] or value")
@@ -250,6 +304,8 @@ def _data_file(loaded: LoadedSuite, spec: ModelSpec, index: int) -> Path | None:
 
 def _npz_keys(path: Path, loaded: LoadedSuite, index: int) -> dict[str, tuple[int, ...]]:
     try:
+        import numpy as np
+
         with np.load(path) as archive:
             return {key: archive[key].shape for key in archive.files}
     except Exception as exc:

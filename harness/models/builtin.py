@@ -21,9 +21,10 @@ from __future__ import annotations
 import math
 import os
 import zlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import onnx
@@ -457,7 +458,7 @@ class _GraphBuilder:
         self.initializers.append(numpy_helper.from_array(np.asarray(values), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], outputs: int | list[str] = 1, **attrs: object) -> str:
+    def op(self, op_type: str, inputs: list[str], outputs: int | list[str] = 1, **attrs: Any) -> str:
         """Add a node; returns its (first) output name."""
         if isinstance(outputs, int):
             self._count += 1

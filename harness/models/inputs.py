@@ -32,7 +32,7 @@ def _make(spec: dict[str, Any], rng: np.random.Generator, sample: int) -> np.nda
         return np.ascontiguousarray(rows[index].astype(dtype, copy=False))
     if dtype == np.bool_:
         return rng.integers(0, 2, size=shape).astype(np.bool_)
-    low, high = spec.get("low"), spec.get("high")
+    low, high = spec.get("low", 0), spec.get("high", 1)
     if np.issubdtype(dtype, np.integer):
         return rng.integers(int(low), int(high), size=shape, dtype=np.int64).astype(dtype)
     if fill == "range":

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from .plan import Case, Plan, relative
-from .report.terminal import case_line, summary_table
-
-
-def make_console() -> Console:
-    # Wide enough for the summary table in CI logs, where rich would default to 80 columns.
-    return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+from ..plan import Case, Plan, relative
+from ..report.terminal import case_line, summary_table
+from ..results import CaseRecord, Run
 
 
 class PlainReporter:
@@ -30,20 +32,20 @@ class PlainReporter:
     def message(self, text: str) -> None:
         self.console.print(text, markup=False)
 
-    def start(self, plan: Plan, results_path: Path) -> None:
+    def start(self, plan: Plan, results_path: Path | None) -> None:
         self.total, self.started = len(plan.cases), time.monotonic()
-        self.message(f"suite {plan.loaded.suite.name}: {self.total} cases -> {relative(results_path)}")
+        self.message(f"suite {plan.loaded.suite.name}: {self.total} cases -> {relative(results_path) if results_path else '-'}")
 
     def case_start(self, index: int, case: Case) -> None:
         pass
 
-    def case_end(self, index: int, case: Case, record: dict[str, Any]) -> None:
+    def case_end(self, index: int, case: Case, record: CaseRecord) -> None:
         elapsed = time.monotonic() - self.started
         eta = elapsed / (index + 1) * (self.total - index - 1)
         self.message(f"[{index + 1}/{self.total}] {case_line(record)}  (elapsed {elapsed:.0f}s, eta {eta:.0f}s)")
 
-    def finish(self, document: dict[str, Any]) -> None:
-        self.console.print(summary_table(document, self.console.width))
+    def finish(self, run: Run) -> None:
+        self.console.print(summary_table(run, self.console.width))
 
 
 class RichReporter(PlainReporter):
@@ -54,26 +56,28 @@ class RichReporter(PlainReporter):
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
                                  transient=True)
-        self.task = None
+        self.task: TaskID | None = None
 
     def message(self, text: str) -> None:
         self.progress.console.print(text, markup=False)
 
-    def start(self, plan: Plan, results_path: Path) -> None:
+    def start(self, plan: Plan, results_path: Path | None) -> None:
         super().start(plan, results_path)
         self.progress.start()
         self.task = self.progress.add_task("starting", total=self.total)
 
     def case_start(self, index: int, case: Case) -> None:
-        self.progress.update(self.task, description=case.case_id)
+        if self.task is not None:
+            self.progress.update(self.task, description=case.case_id)
 
-    def case_end(self, index: int, case: Case, record: dict[str, Any]) -> None:
+    def case_end(self, index: int, case: Case, record: CaseRecord) -> None:
         self.progress.console.print(f"[{index + 1}/{self.total}] {case_line(record)}", markup=False)
-        self.progress.advance(self.task)
+        if self.task is not None:
+            self.progress.advance(self.task)
 
-    def finish(self, document: dict[str, Any]) -> None:
+    def finish(self, run: Run) -> None:
         self.progress.stop()
-        super().finish(document)
+        super().finish(run)
 
 
 def make_reporter(console: Console) -> PlainReporter:

@@ -1,7 +1,6 @@
 """Synthetic results documents in the real schema, for the report's tests, benchmark and previews.
 
-They live in the package (not under tests/) because the unit tests, the browser test and the
-benchmark all need them, and a previewable report without running a suite helps reviewers.
+Shared by the unit tests, the browser test and the report benchmark.
 Latency fields come from ``harness.stats.summarize`` over generated samples whose median is
 exactly the requested p50, so tables computed from them have exact expected values.
 """
@@ -9,12 +8,14 @@ exactly the requested p50, so tables computed from them have exact expected valu
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from .. import stats
-from ..results import SCHEMA_VERSION
+from harness import stats
+from harness.results import Run
+from harness.results.upgrade import upgrade
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "openvino": "OpenVINOExecutionProvider",
              "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
@@ -98,9 +99,10 @@ def ok_case(model: str, variant: str, target: str, *, p50: float, batch: int = 1
 def document(cases: list[dict[str, Any]], *, hostname: str = "host-a", cpu_model: str = "Intel Xeon Platinum 8480+",
              suite: str = "synthetic", started_at: str = "2026-01-05T10:00:00Z",
              finished_at: str = "2026-01-05T10:30:00Z", memory_gb: float = 64.0) -> dict[str, Any]:
+    """A results document as version 1 wrote it (one JSON object); ``runs`` makes it typed."""
     fingerprint = hashlib.sha256(f"{hostname}|{cpu_model}".encode()).hexdigest()[:16]
-    return {
-        "schema_version": SCHEMA_VERSION,
+    return ({
+        "schema_version": 1,
         "run_id": f"{suite}-{started_at.replace(':', '').replace('-', '')}-{fingerprint[:6]}",
         "started_at": started_at, "finished_at": finished_at, "status": "complete",
         "suite": {"name": suite, "path": f"suites/{suite}.yaml",
@@ -111,7 +113,13 @@ def document(cases: list[dict[str, Any]], *, hostname: str = "host-a", cpu_model
                         "harness_version": "0.1.0", "onnxruntime_version": "1.32.0", "gpus": [],
                         "fingerprint": fingerprint},
         "settings": {"measure": {"repeats": 2}}, "cases": cases,
-    }
+    })
+
+
+def runs(*documents: dict[str, Any]) -> list[Run]:
+    """Typed runs from synthetic documents, through the same v1 -> v2 upgrade as an old results
+    file (which computes each case's notes)."""
+    return [Run.from_json(upgrade(d)) for d in documents]
 
 
 # The study's story, as p50 multipliers: openvino helps more on host-a, int8 helps more on host-a,

@@ -31,7 +31,7 @@ def parse_prices(values: list[str] | None) -> dict[str, float]:
 
 
 def report(
-    results: Annotated[list[Path], typer.Argument(help="Results files or folders of them (*.json).",
+    results: Annotated[list[Path], typer.Argument(help="Results files or folders of them (*.jsonl, *.json).",
                                                   show_default=False)],
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Report file, '-' for stdout. Default: reports/report.html, or reports/report.md "
@@ -43,8 +43,8 @@ def report(
                                                                        "(repeatable; overrides the suite's).")] = None,
 ) -> None:
     """Write an HTML or Markdown report comparing targets, variants and machines from results files."""
+    from ..report.tables import parse_baseline
     from ..results import read_all
-    from .tables import parse_baseline
 
     if format not in DEFAULT_OUTPUT:
         raise InputError(f"--format {format!r}: expected html or md")
@@ -52,11 +52,11 @@ def report(
     prices = parse_prices(price)
     documents = read_all(results)
     if format == "md":
-        from .markdown import render_markdown
+        from ..report.markdown import render_markdown
 
         text = render_markdown(documents, baseline, prices)
     else:
-        from .html import render_html
+        from ..report.html import render_html
 
         text = render_html(documents, baseline, prices)
     target = output if output is not None else DEFAULT_OUTPUT[format]
@@ -66,6 +66,6 @@ def report(
     from ..files import write_atomic_text as write_text
 
     write_text(target, text)
-    cases = sum(len(d["cases"]) for d in documents)
+    cases = sum(len(d.cases) for d in documents)
     files = f"{len(documents)} results file{'s' if len(documents) != 1 else ''}"
     typer.echo(f"report: {target} ({cases} cases from {files})")

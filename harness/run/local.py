@@ -18,6 +18,18 @@ from pathlib import Path
 from typing import Any
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel sends SIGKILL if the harness dies (Linux), so a
+    SIGKILLed or crashed parent never leaves a worker measuring on its own."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
@@ -53,7 +65,8 @@ def run_worker(python: str, case: dict[str, Any], workdir: Path, timeout_s: floa
     started = time.perf_counter()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                cwd=workdir, start_new_session=True)
+                                cwd=workdir, start_new_session=True,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     timed_out = threading.Event()
 
     def kill() -> None:
@@ -65,7 +78,7 @@ def run_worker(python: str, case: dict[str, Any], workdir: Path, timeout_s: floa
     timer.start()
     try:
         _, status, usage = os.wait4(proc.pid, 0)
-    except BaseException:  # Ctrl-C: take the worker down with us, then let the runner finish up
+    except BaseException:  # Ctrl-C, SIGTERM: take the worker down with us, then let the runner finish up
         _kill_group(proc.pid)
         os.wait4(proc.pid, 0)
         proc.returncode = -1
@@ -82,7 +95,7 @@ def run_worker(python: str, case: dict[str, Any], workdir: Path, timeout_s: floa
             result = json.loads(result_path.read_text())
         except json.JSONDecodeError:
             result = None
-    tail = [l for l in log_path.read_text(errors="replace").splitlines() if l.strip()][-20:]
+    tail = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()][-20:]
     return WorkerOutcome(result=None if timed_out.is_set() else result, returncode=proc.returncode,
                          signal=-proc.returncode if proc.returncode < 0 else None, timed_out=timed_out.is_set(),
                          peak_rss_mb=peak, wall_s=wall_s, stderr_tail=tail)

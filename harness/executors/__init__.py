@@ -1,1 +1,0 @@
-"""Where worker processes run: a local subprocess per case today; a fleet later."""

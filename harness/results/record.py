@@ -1,0 +1,450 @@
+"""The results record: the one definition of what a results file holds.
+
+Standard library only, so that any process (the worker in a foreign runtime included) can
+import it. Each part is a dataclass whose attribute names are the JSON keys; ``from_json``
+checks types on the way in (a results file is user input: a report of a hand-edited or
+truncated file must say which field is wrong, not crash) and ``to_json`` writes the same
+shape back. Keys this version does not know are kept in ``extra`` and written back, so an
+older harness can rewrite a newer file without dropping what it does not understand
+(pyperf's ``_as_json``/``_json_load`` pairs are the model).
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, TypeVar, Union
+
+SCHEMA_VERSION = 2
+STATUSES = ("ok", "failed", "unavailable")
+RUN_STATUSES = ("running", "complete", "interrupted", "aborted")
+
+P = TypeVar("P", bound="Part")
+
+
+class RecordError(ValueError):
+    """A field of a results record has the wrong type or is missing; ``where`` is its dotted path."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+        self.message = message
+
+
+@dataclass(kw_only=True)
+class Part:
+    """Base of every record part: typed JSON in and out, unknown keys carried along."""
+
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    NOT_SAVED: ClassVar[frozenset[str]] = frozenset({"extra"})
+    WRITE_NULLS: ClassVar[bool] = False  # True: a None field is written as null (version 1 did so here)
+
+    @classmethod
+    def from_json(cls: type[P], data: Any, where: str = "") -> P:
+        if not isinstance(data, dict):
+            raise RecordError(where, f"expected an object, got {_kind(data)}")
+        values: dict[str, Any] = {}
+        for name, hint, required in _schema(cls):
+            at = _at(where, name)
+            if name not in data or data[name] is None:
+                if required:
+                    raise RecordError(at, "is missing")
+                continue
+            values[name] = _convert(data[name], hint, at)
+        known = {name for name, _, _ in _schema(cls)}
+        values["extra"] = {k: v for k, v in data.items() if k not in known and k != "extra"}
+        part = cls(**values)
+        part.check(where)
+        return part
+
+    def check(self, where: str) -> None:
+        """Cross-field rules; subclasses raise RecordError."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object; a None field is left out (absent and null read the same) unless the
+        part writes nulls, as ``measurement`` does so that every key of it is always there."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name not in self.NOT_SAVED and (value is not None or self.WRITE_NULLS):
+                out[f.name] = _dump(value)
+        out.update(self.extra)
+        return out
+
+
+def _at(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, Part):
+        return value.to_json()
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value
+
+
+_SCHEMAS: dict[type, tuple[tuple[str, Any, bool], ...]] = {}
+
+
+def _schema(cls: type[Part]) -> tuple[tuple[str, Any, bool], ...]:
+    """(field, type hint, required) per saved field of a part; computed once per class."""
+    if cls not in _SCHEMAS:
+        hints = typing.get_type_hints(cls)
+        _SCHEMAS[cls] = tuple((f.name, hints[f.name], f.default is _MISSING and f.default_factory is _MISSING)
+                              for f in fields(cls) if f.name not in cls.NOT_SAVED)
+    return _SCHEMAS[cls]
+
+
+_MISSING = fields(Part)[0].default  # dataclasses.MISSING, without importing a private name
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value[:40]!r})"
+    return f"an {'array' if isinstance(value, list) else 'object'}"
+
+
+def _number(value: Any, where: str) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecordError(where, f"expected a number, got {_kind(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecordError(where, f"expected a finite number, got {value}")
+    return value
+
+
+def _numbers(value: Any, where: str) -> list[float]:
+    """Raw samples: up to 10^5 per case, so one pass of cheap checks, not one call per value."""
+    if not isinstance(value, list):
+        raise RecordError(where, f"expected an array of numbers, got {_kind(value)}")
+    if not all(type(v) is float or type(v) is int for v in value) or not math.isfinite(math.fsum(value)):
+        for i, v in enumerate(value):
+            _number(v, f"{where}[{i}]")
+        raise RecordError(where, "the sum of the values overflows")
+    return value
+
+
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Union or origin is types.UnionType:
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(options) == 1:
+            return _convert(value, options[0], where)
+        errors = []
+        for option in options:
+            try:
+                return _convert(value, option, where)
+            except RecordError as exc:
+                errors.append(exc.message)
+        raise RecordError(where, errors[0])
+    if hint is Any:
+        return value
+    if hint is float:
+        return float(_number(value, where))
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecordError(where, f"expected a whole number, got {_kind(value)}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise RecordError(where, f"expected a string, got {_kind(value)}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise RecordError(where, f"expected true or false, got {_kind(value)}")
+        return value
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if item is float:
+            return _numbers(value, where)
+        if not isinstance(value, list):
+            raise RecordError(where, f"expected an array, got {_kind(value)}")
+        return [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _, item = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise RecordError(where, f"expected an object, got {_kind(value)}")
+        return {str(k): _convert(v, item, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(hint, type) and issubclass(hint, Part):
+        return hint.from_json(value, where)
+    raise TypeError(f"record field type {hint!r} is not supported")  # a bug in this module
+
+
+# --- the parts of a case ---------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class Latency(Part):
+    """``latency_ms``: statistics of the raw samples (see harness.stats.summarize)."""
+
+    n: int
+    mean: float
+    std: float | None = None
+    cv: float | None = None
+    min: float
+    p50: float
+    p90: float
+    p95: float | None = None
+    p99: float
+    p999: float | None = None
+    max: float
+    iqr: float | None = None
+    mad: float | None = None
+    mad_scaled: float | None = None
+    cv_robust: float | None = None
+    outliers: int | None = None
+    median_ci_low: float | None = None
+    median_ci_high: float | None = None
+    median_ci_rel: float | None = None
+
+
+@dataclass(kw_only=True)
+class Throughput(Part):
+    """Measured, not derived: completed inferences (x batch) over the loop's wall time."""
+
+    inferences_per_s: float
+    samples_per_s: float
+    streams: int = 1
+    batch: int = 1
+    wall_s: float | None = None
+
+
+@dataclass(kw_only=True)
+class Memory(Part):
+    """``memory_mb``: the worker's own peak RSS and RSS at the loop's milestones."""
+
+    peak_rss: float | None = None
+    rss_start: float | None = None
+    rss_after_session: float | None = None
+    rss_after_warmup: float | None = None
+    rss_end: float | None = None
+    arena: bool | None = None
+
+
+@dataclass(kw_only=True)
+class Timings(Part):
+    """``timings_ms``: cold start, never averaged into latency."""
+
+    session_create: float | None = None
+    first_inference: float | None = None
+    import_onnxruntime: float | None = None
+    session_create_median: float | None = None
+    first_inference_median: float | None = None
+    worker_process: float | None = None
+
+
+@dataclass(kw_only=True)
+class Measurement(Part):
+    """How the numbers were obtained, and what says they may not be trusted."""
+
+    WRITE_NULLS: ClassVar[bool] = True
+    iterations: int
+    warmup_iterations: int | None = None
+    duration_s: float | None = None
+    stop_reason: str | list[str] | None = None
+    minimums_met: bool = True
+    other_processes_cpu: float | None = None
+    precision: float | None = None
+    precision_met: bool | None = None
+    median_ci_reached: bool | None = None
+    repeats: int = 1
+    repeat_medians_ms: list[float] = field(default_factory=list)
+    repeat_iterations: list[int] = field(default_factory=list)
+    repeat_spread: dict[str, Any] | None = None
+    unstable: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Placement(Part):
+    """Nodes per provider from onnxruntime's profiler (or why that pass failed)."""
+
+    nodes: dict[str, int] = field(default_factory=dict)
+    total: int | None = None
+    on_requested: int | None = None
+    fraction_on_requested: float | None = None
+    partial_fallback: bool = False
+    error: str | None = None
+
+
+@dataclass(kw_only=True)
+class Accuracy(Part):
+    """Outputs against the reference variant on the CPU provider, same inputs."""
+
+    max_abs: float | None = None
+    mean_abs: float | None = None
+    rel_l2: float | None = None
+    cosine: float | None = None
+    top1: float | None = None
+    top5: float | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    vs_cpu_same_variant: dict[str, Any] | None = None
+    verdict: str | None = None  # pass | fail | error
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(kw_only=True)
+class Runtime(Part):
+    """What was asked for and what onnxruntime actually gave."""
+
+    package: str | None = None
+    providers_requested: list[str] = field(default_factory=list)
+    providers_assigned: list[str] | None = None
+    provider_options: dict[str, Any] = field(default_factory=dict)
+    session_options: dict[str, Any] = field(default_factory=dict)
+    python: str | None = None
+    managed: bool | None = None
+    onnxruntime_version: str | None = None
+    build_info: str | None = None
+    ep_versions: dict[str, Any] | None = None
+    device: str | None = None
+    available_providers: list[str] | None = None
+
+    @property
+    def provider(self) -> str | None:
+        return self.providers_requested[0] if self.providers_requested else None
+
+
+@dataclass(kw_only=True)
+class ModelFile(Part):
+    path: str
+    size_bytes: int | None = None
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class DeviceResident(Part):
+    """GPU targets: the same loop with inputs and outputs bound on the device (IO binding)."""
+
+    device: str | None = None
+    latency_ms: Latency | None = None
+    throughput: dict[str, float] | None = None
+    samples_ms: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(kw_only=True)
+class CaseRecord(Part):
+    """One case of a run: what ran, where, how it went, and every raw sample."""
+
+    case_id: str
+    model: str
+    variant: str
+    variant_kind: str | None = None
+    target: str
+    params: dict[str, Any] = field(default_factory=dict)
+    status: str
+    reason: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    runtime: Runtime = field(default_factory=Runtime)
+    price_per_hour: float | None = None
+    model_file: ModelFile | None = None
+    latency_ms: Latency | None = None
+    throughput: Throughput | None = None
+    memory_mb: Memory | None = None
+    timings_ms: Timings | None = None
+    measurement: Measurement | None = None
+    accuracy: Accuracy | None = None
+    placement: Placement | None = None
+    gpu_memory_mb: dict[str, float | None] | None = None
+    device_resident: DeviceResident | None = None
+    notes: list[str] = field(default_factory=list)  # what must travel with the numbers, computed once
+    samples_ms: list[float] = field(default_factory=list)
+
+    def check(self, where: str) -> None:
+        if self.status not in STATUSES:
+            raise RecordError(_at(where, "status"), f"must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        if self.status == "ok":
+            for name in ("latency_ms", "throughput", "measurement"):
+                if getattr(self, name) is None:
+                    raise RecordError(_at(where, name), "is missing for an ok case")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        if not self.samples_ms:
+            out.pop("samples_ms", None)  # failed and unavailable cases carry no measurement keys at all
+        return out
+
+    @property
+    def batch(self) -> int:
+        return int(self.params.get("batch", 1) or 1)
+
+    @property
+    def streams(self) -> int:
+        return int(self.params.get("streams", 1) or 1)
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class SuiteInfo(Part):
+    name: str
+    path: str | None = None
+    sha256: str | None = None
+    description: str | None = None
+
+
+@dataclass(kw_only=True)
+class Environment(Part):
+    """The machine fingerprint; many more keys (cpu flags, governor, ORT_* variables) ride in extra."""
+
+    hostname: str | None = None
+    fingerprint: str | None = None
+    cpu_model: str | None = None
+    cpu_count: int | None = None
+    os: str | None = None
+    python: str | None = None
+    harness_version: str | None = None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """By JSON key, typed or not (report tables show arbitrary environment keys)."""
+        value = getattr(self, key, None) if key in _ENVIRONMENT_FIELDS else self.extra.get(key)
+        return default if value is None else value
+
+
+_ENVIRONMENT_FIELDS = frozenset(f.name for f in fields(Environment))
+
+
+@dataclass(kw_only=True)
+class Run(Part):
+    """A results file: one run of one suite on one machine."""
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    status: str = "running"
+    suite: SuiteInfo
+    environment: Environment = field(default_factory=Environment)
+    settings: dict[str, Any] = field(default_factory=dict)
+    cases: list[CaseRecord] = field(default_factory=list)
+    source: str | None = field(default=None, compare=False)  # the file it was read from; never saved
+    NOT_SAVED: ClassVar[frozenset[str]] = frozenset({"extra", "source"})
+
+    def check(self, where: str) -> None:
+        if self.status not in RUN_STATUSES:
+            raise RecordError(_at(where, "status"), f"must be one of {', '.join(RUN_STATUSES)}, got {self.status!r}")
+
+    def header_json(self) -> dict[str, Any]:
+        """Everything but the cases and the end-of-run fields: the first line of a results file."""
+        out = self.to_json()
+        for key in ("cases", "finished_at", "status"):
+            out.pop(key, None)
+        return out

@@ -1,0 +1,266 @@
+"""One case: prepare its model and inputs, run its worker processes, assemble its record.
+
+A case that crashes, hangs or cannot be prepared fails alone, with the reason; the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import stats
+from ..models.inputs import make_feeds
+from ..plan import Case, Plan
+from ..results import (
+    Accuracy,
+    CaseRecord,
+    DeviceResident,
+    Latency,
+    Measurement,
+    Memory,
+    ModelFile,
+    Placement,
+    RecordError,
+    Runtime,
+    Throughput,
+    Timings,
+    case_notes,
+    utc_now,
+)
+from ..runtimes import Runtime as RuntimeEnv
+from ..runtimes import RuntimeUnavailable, ensure_runtime
+from ..suite import AccuracySpec, Suite
+from ..variants import VariantError, VariantStore
+from .local import WorkerOutcome, run_worker
+
+BUSY_SHARE = 0.25  # other processes' share of all CPU time above which the machine was not quiet
+
+
+@dataclass
+class RuntimeCache:
+    """Runtimes resolved once per target; an unavailable one is remembered with its reason."""
+
+    say: Callable[[str], None]
+    found: dict[str, RuntimeEnv | str] = field(default_factory=dict)
+
+    def get(self, case: Case) -> RuntimeEnv | str:
+        if case.target.name not in self.found:
+            try:
+                self.found[case.target.name] = ensure_runtime(case.target, self.say)
+            except RuntimeUnavailable as exc:
+                self.found[case.target.name] = f"runtime {case.target.package} unavailable: {exc}"
+        return self.found[case.target.name]
+
+
+def run_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, workdir: Path, plan: Plan) -> CaseRecord:
+    """The finished record of one case, with its start and end times and its notes."""
+    started = utc_now()
+    record = measure_case(case, runtimes, variants, workdir, plan)
+    record.started_at, record.finished_at = started, utc_now()
+    record.notes = case_notes(record)
+    return record
+
+
+def base_record(case: Case) -> CaseRecord:
+    return CaseRecord(case_id=case.case_id, model=case.model.name, variant=case.variant.name,
+                      variant_kind=case.variant.kind, target=case.target.name, params=dict(case.params),
+                      status="failed", price_per_hour=case.target.price_per_hour,
+                      runtime=Runtime(package=case.target.package, providers_requested=[case.target.provider],
+                                      provider_options=dict(case.target.options),
+                                      session_options=case.target.session.model_dump(exclude_none=True)))
+
+
+def measure_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, workdir: Path, plan: Plan) -> CaseRecord:
+    record = base_record(case)
+    runtime = runtimes.get(case)
+    if isinstance(runtime, str):
+        return replace(record, status="unavailable", reason=runtime)
+    record.runtime = replace(record.runtime, package=runtime.package, python=runtime.python, managed=runtime.managed,
+                             onnxruntime_version=runtime.onnxruntime_version,
+                             build_info=runtime.info.get("build_info"), ep_versions=runtime.info.get("ep_versions"))
+    try:
+        model_path = variants.path(case)
+    except VariantError as exc:
+        return replace(record, reason=f"variant {case.variant.name} could not be built: {exc}")
+    record.model_file = ModelFile(path=str(model_path), size_bytes=model_path.stat().st_size,
+                                  inputs=[{k: i[k] for k in ("name", "dtype", "shape", "fill")} for i in case.inputs])
+    suite = plan.loaded.suite
+    m = suite.measure
+    np.savez(workdir / "inputs.npz", **make_feeds(case.inputs, case.model.seed))  # type: ignore[arg-type]
+    job: dict[str, Any] = {
+        "case_id": case.case_id, "model_path": str(model_path), "provider": case.target.provider,
+        "provider_options": case.target.options, "session": case.target.session.model_dump(exclude_none=True),
+        "inputs": str(workdir / "inputs.npz"), "measure": m.model_dump(), "streams": case.params.get("streams", 1),
+        "placement": False, "workdir": str(workdir), "reference": None,
+    }
+    try:
+        job["reference"] = variants.reference(case, workdir)
+        reference_error = None
+    except Exception as exc:  # the reference model itself failed to build or run: speed is still worth having
+        reference_error = f"reference outputs could not be computed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    outcomes = []
+    for _ in range(m.repeats):
+        outcome = run_worker(runtime.python, {**job, "reference": None}, workdir, m.timeout_s)
+        outcomes.append(outcome)
+        if outcome.result is None:
+            return replace(record, reason=outcome.failure_reason(m.timeout_s))
+        if outcome.result.get("status") != "ok":
+            return worker_failure(record, outcome.result)
+    try:
+        record = assemble(record, case, [o.result for o in outcomes if o.result is not None], outcomes, suite)
+    except RecordError as exc:
+        return replace(record, reason=f"the worker's result is malformed: {exc}")
+    accuracy, placement = untimed(runtime, {**job, "mode": "extras", "placement": m.placement}, workdir, m.timeout_s)
+    record.placement = placement
+    if reference_error:
+        record.accuracy = Accuracy(error=reference_error, verdict="error")
+    elif accuracy is not None:
+        record.accuracy = check_accuracy(accuracy, suite.accuracy)
+    return record
+
+
+def worker_failure(record: CaseRecord, result: dict[str, Any]) -> CaseRecord:
+    """A worker that said why it could not measure (unavailable provider, session error)."""
+    status = result.get("status")
+    out = replace(record, status=status if status in ("failed", "unavailable") else "failed",
+                  reason=str(result.get("reason") or "the worker gave no reason"))
+    try:
+        out.runtime = merged_runtime(record.runtime, result.get("runtime"))
+        if isinstance(result.get("timings_ms"), dict):
+            out.timings_ms = Timings.from_json(result["timings_ms"], "worker.timings_ms")
+    except RecordError:
+        pass  # the reason above is what matters
+    return out
+
+
+def merged_runtime(asked: Runtime, reported: Any) -> Runtime:
+    if not isinstance(reported, dict):
+        return asked
+    return Runtime.from_json({**asked.to_json(), **reported}, "worker.runtime")
+
+
+def untimed(runtime: RuntimeEnv, job: dict[str, Any], workdir: Path,
+            timeout_s: float) -> tuple[Accuracy | None, Placement | None]:
+    """Accuracy and placement from a worker of their own; a problem there never voids the speed figures."""
+    if not job["placement"] and not job["reference"]:
+        return None, None
+    outcome = run_worker(runtime.python, job, workdir, timeout_s)
+    result = outcome.result or {}
+    if result.get("status") != "ok":
+        error = f"untimed pass failed: {result.get('reason') or outcome.failure_reason(timeout_s)}"
+        return (Accuracy(error=error, verdict="error") if job["reference"] else None), Placement(error=error)
+    accuracy = Accuracy.from_json(result["accuracy"], "worker.accuracy") if result.get("accuracy") else None
+    placement = Placement.from_json(result["placement"], "worker.placement") if result.get("placement") else None
+    return accuracy, placement
+
+
+def thread_warnings(case: Case) -> list[str]:
+    """Intra-op threads x concurrent streams beyond the cores wrecks latency: say so next to the number."""
+    cores = os.cpu_count() or 1
+    threads = case.target.options.get("num_of_threads") or case.target.session.intra_op_num_threads or cores
+    streams = int(case.params.get("streams", 1))
+    if int(threads) * streams > cores:
+        return [f"oversubscribed: {threads} threads x {streams} streams > {cores} cores"]
+    return []
+
+
+def busy_warnings(loops: list[dict[str, Any]]) -> list[str]:
+    shares = [loop["other_processes_cpu"] for loop in loops if loop.get("other_processes_cpu") is not None]
+    if shares and max(shares) > BUSY_SHARE:
+        return [f"busy machine: other processes used {max(shares):.0%} of CPU time while measuring"]
+    return []
+
+
+def assemble(record: CaseRecord, case: Case, results: list[dict[str, Any]], outcomes: list[WorkerOutcome],
+             suite: Suite) -> CaseRecord:
+    """Merge the repeats of a case: pooled samples, per-repeat medians and spread, validity flags."""
+    m = suite.measure
+    first = results[0]
+    samples = [s for r in results for s in r["samples_ms"]]
+    summary = stats.summarize(samples)
+    medians = [float(np.median(r["samples_ms"])) for r in results]
+    spread = stats.repeat_spread(medians)
+    loops = [r["loop"] for r in results]
+    iterations = sum(loop["iterations"] for loop in loops)
+    wall = sum(loop["wall_s"] for loop in loops)
+    batch = int(case.params.get("batch", 1))
+    stop_reasons = sorted({loop["stop_reason"] for loop in loops})
+    memory = {k: float(np.median([r["memory_mb"][k] for r in results]))
+              for k in ("rss_start", "rss_after_session", "rss_after_warmup", "rss_end")
+              if all(r["memory_mb"].get(k) is not None for r in results)}
+    out = replace(
+        record,
+        status="ok",
+        reason=None,
+        runtime=merged_runtime(record.runtime, first["runtime"]),
+        latency_ms=Latency.from_json(summary, "latency_ms"),
+        throughput=Throughput(inferences_per_s=iterations / wall, samples_per_s=iterations * batch / wall,
+                              streams=loops[0]["streams"], batch=batch, wall_s=wall),
+        memory_mb=Memory(peak_rss=max((p for p in (peak_rss(r, o) for r, o in zip(results, outcomes)) if p is not None),
+                                      default=None),
+                         arena=case.target.session.enable_cpu_mem_arena is not False, **memory),  # type: ignore[arg-type]
+        timings_ms=Timings(session_create=first["timings_ms"]["session_create"],
+                           first_inference=first["timings_ms"]["first_inference"],
+                           import_onnxruntime=first["timings_ms"]["import_onnxruntime"],
+                           session_create_median=float(np.median([r["timings_ms"]["session_create"] for r in results])),
+                           first_inference_median=float(np.median([r["timings_ms"]["first_inference"]
+                                                                   for r in results])),
+                           worker_process=float(np.median([o.wall_s for o in outcomes]) * 1e3)),
+        measurement=Measurement(
+            iterations=iterations, warmup_iterations=loops[0]["warmup_iterations"], duration_s=wall,
+            stop_reason=stop_reasons[0] if len(stop_reasons) == 1 else stop_reasons,
+            minimums_met=all(loop["minimums_met"] for loop in loops),
+            other_processes_cpu=max((loop["other_processes_cpu"] for loop in loops
+                                     if loop.get("other_processes_cpu") is not None), default=None),
+            precision=m.precision,
+            precision_met=all(loop["precision_met"] for loop in loops) if m.precision else None,
+            median_ci_reached=stats.median_ci_reached(int(summary["n"])), repeats=len(results),
+            repeat_medians_ms=medians, repeat_iterations=[loop["iterations"] for loop in loops],
+            repeat_spread=spread, unstable=stats.is_unstable(summary, spread, m.unstable_cv, m.unstable_spread),
+            warnings=thread_warnings(case) + busy_warnings(loops)),
+        samples_ms=samples,
+    )
+    if first.get("gpu_memory_mb") is not None:
+        out.gpu_memory_mb = first["gpu_memory_mb"]
+    out.device_resident = device_resident(results, batch)
+    return out
+
+
+def device_resident(results: list[dict[str, Any]], batch: int) -> DeviceResident | None:
+    resident = [r["device_resident"] for r in results if r.get("device_resident")]
+    if not resident:
+        return None
+    if "error" in resident[0]:
+        return DeviceResident(error=str(resident[0]["error"]))
+    pooled = [s for r in resident for s in r["samples_ms"]]
+    wall = sum(r["loop"]["wall_s"] for r in resident)
+    return DeviceResident(device=resident[0]["device"], latency_ms=Latency.from_json(stats.summarize(pooled)),
+                          throughput={"inferences_per_s": len(pooled) / wall,
+                                      "samples_per_s": len(pooled) * batch / wall},
+                          samples_ms=pooled)
+
+
+def peak_rss(result: dict[str, Any], outcome: WorkerOutcome) -> float | None:
+    """The worker's own high-water mark where it could read one (Linux), else the kernel's
+    rusage from wait4, which on Linux also carries the spawning parent's mark (see worker.loops.peak_rss_mb)."""
+    own = (result.get("memory_mb") or {}).get("peak_rss")
+    return own if own is not None else outcome.peak_rss_mb
+
+
+def check_accuracy(accuracy: Accuracy, limits: AccuracySpec) -> Accuracy:
+    """Apply the suite's thresholds: a failing case keeps its speed numbers, marked accuracy fail."""
+    if accuracy.error is not None:
+        return replace(accuracy, verdict="error")
+    problems = []
+    if limits.min_cosine is not None and accuracy.cosine is not None and accuracy.cosine < limits.min_cosine:
+        problems.append(f"cosine {accuracy.cosine:.4f} < {limits.min_cosine}")
+    if limits.min_top1 is not None and accuracy.top1 is not None and accuracy.top1 < limits.min_top1:
+        problems.append(f"top1 {accuracy.top1:.3f} < {limits.min_top1}")
+    if limits.max_abs is not None and accuracy.max_abs is not None and accuracy.max_abs > limits.max_abs:
+        problems.append(f"max_abs {accuracy.max_abs:.3g} > {limits.max_abs}")
+    return replace(accuracy, verdict="fail" if problems else "pass", problems=problems)

@@ -1,0 +1,110 @@
+"""Untimed passes: outputs against the reference, and node placement from the profiler.
+
+Part of the worker: standard library, numpy and onnxruntime only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from .session import create_session
+
+
+def accuracy(session: Any, case: dict[str, Any]) -> dict[str, Any] | None:
+    """Outputs of this case against reference outputs computed on the CPU provider for the same inputs."""
+    ref = case.get("reference")
+    if not ref:
+        return None
+    with np.load(ref["inputs"]) as archive:
+        feeds_by_sample: dict[int, dict[str, np.ndarray]] = {}
+        for key in archive.files:
+            sample, name = key.split("/", 1)
+            feeds_by_sample.setdefault(int(sample), {})[name] = archive[key]
+    names = [o.name for o in session.get_outputs()]
+    got = {sample: dict(zip(names, session.run(None, feeds))) for sample, feeds in sorted(feeds_by_sample.items())}
+    result = compare_with(got, ref["outputs"])
+    if ref.get("cpu_outputs"):
+        result["vs_cpu_same_variant"] = compare_with(got, ref["cpu_outputs"])
+    return result
+
+
+def compare_with(got: dict[int, dict[str, np.ndarray]], path: str) -> dict[str, Any]:
+    mine: dict[str, list[np.ndarray]] = {}
+    want: dict[str, list[np.ndarray]] = {}
+    with np.load(path) as outputs:
+        for sample, values in got.items():
+            for name, value in values.items():
+                if f"{sample}/{name}" in outputs.files:
+                    mine.setdefault(name, []).append(np.asarray(value))
+                    want.setdefault(name, []).append(outputs[f"{sample}/{name}"])
+    return compare_outputs(mine, want)
+
+
+def compare_outputs(got: dict[str, list[np.ndarray]], want: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    per_output = {}
+    for name in want:
+        a = np.concatenate([np.asarray(x, np.float64).reshape(len(x) if np.ndim(x) else 1, -1) for x in got[name]])
+        b = np.concatenate([np.asarray(x, np.float64).reshape(len(x) if np.ndim(x) else 1, -1) for x in want[name]])
+        diff = np.abs(a - b)
+        norm_b = float(np.linalg.norm(b))
+        denom = float(np.linalg.norm(a) * norm_b)
+        metrics = {
+            "max_abs": float(diff.max()) if diff.size else 0.0,
+            "mean_abs": float(diff.mean()) if diff.size else 0.0,
+            "rel_l2": float(np.linalg.norm(a - b) / norm_b) if norm_b else float(np.linalg.norm(a - b)),
+            "cosine": float(np.sum(a * b) / denom) if denom else (1.0 if not np.any(a - b) else 0.0),
+            "rows": int(a.shape[0]),
+        }
+        if looks_like_class_scores(want[name]):
+            top_a, top_b = np.argsort(-a, axis=1), np.argsort(-b, axis=1)
+            metrics["top1"] = float(np.mean(top_a[:, 0] == top_b[:, 0]))
+            k = min(5, a.shape[1])
+            metrics["top5"] = float(np.mean([top_b[i, 0] in top_a[i, :k] for i in range(a.shape[0])]))
+        per_output[name] = metrics
+    worst = {
+        "max_abs": max(m["max_abs"] for m in per_output.values()),
+        "mean_abs": max(m["mean_abs"] for m in per_output.values()),
+        "rel_l2": max(m["rel_l2"] for m in per_output.values()),
+        "cosine": min(m["cosine"] for m in per_output.values()),
+    }
+    tops = [m for m in per_output.values() if "top1" in m]
+    if tops:
+        worst["top1"] = min(m["top1"] for m in tops)
+        worst["top5"] = min(m["top5"] for m in tops)
+    return {**worst, "outputs": per_output}
+
+
+def looks_like_class_scores(arrays: list[np.ndarray]) -> bool:
+    """A float [batch, classes] output with many classes: top-k agreement means something."""
+    first = arrays[0]
+    inner = [d for d in first.shape[1:] if d != 1]  # [batch, 1000, 1, 1] from a conv head counts too
+    return first.ndim >= 2 and len(inner) == 1 and inner[0] >= 10 and np.issubdtype(first.dtype, np.floating)
+
+
+def placement(ort: Any, model: str, case: dict[str, Any], feeds: dict[str, np.ndarray], workdir: str) -> dict[str, Any]:
+    """Which provider ran each node, from onnxruntime's profiler, in a separate untimed session."""
+    session = create_session(ort, model, case, profile_prefix=os.path.join(workdir, "profile"))
+    session.run(None, feeds)
+    profile = session.end_profiling()
+    try:
+        with open(profile) as f:
+            events = json.load(f)
+    finally:
+        os.unlink(profile)
+    nodes: dict[str, str] = {}
+    for event in events:
+        args = event.get("args") or {}
+        if event.get("cat") == "Node" and "provider" in args:
+            nodes[event["name"].removesuffix("_kernel_time").removesuffix("_fence_before").removesuffix("_fence_after")] = args["provider"]
+    counts: dict[str, int] = {}
+    for provider in nodes.values():
+        counts[provider] = counts.get(provider, 0) + 1
+    total = sum(counts.values())
+    on_requested = counts.get(case["provider"], 0)
+    return {"nodes": counts, "total": total, "on_requested": on_requested,
+            "fraction_on_requested": on_requested / total if total else None,
+            "partial_fallback": bool(total) and on_requested < total}

@@ -1,0 +1,124 @@
+"""Measure one case in a fresh process, inside the target's runtime.
+
+Honesty rule: a number is written only when the session really runs on the requested
+provider. If onnxruntime fell back (it does so silently), the case is ``unavailable`` with
+onnxruntime's own words for why, and no latency, throughput or memory figures.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from .checks import accuracy, placement
+from .gpu import device_resident, gpu_memory_mb, preload_gpu_libraries
+from .loops import machine_cpu_seconds, others_cpu_share, peak_rss_mb, rss_mb, run_streams, run_until, warm_up
+from .protocol import CPU, DEVICE_OF
+from .session import captured_stderr, clean, create_session, explain, first_line, provider_problem
+
+
+def measure(case: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {"status": "failed"}
+    rss_start = rss_mb()
+    t = time.perf_counter()
+    import onnxruntime as ort
+
+    result["timings_ms"] = {"import_onnxruntime": (time.perf_counter() - t) * 1e3}
+    result["runtime"] = {
+        "onnxruntime_version": ort.__version__, "device": ort.get_device(), "python": sys.executable,
+        "available_providers": ort.get_available_providers(),
+        "providers_requested": [case["provider"]], "provider_options": case.get("provider_options") or {},
+        "session_options": case.get("session") or {},
+    }
+    preload_gpu_libraries(ort, case["provider"])
+    device_id = int((case.get("provider_options") or {}).get("device_id", 0))
+    gpu_before = gpu_memory_mb(device_id) if case["provider"] in DEVICE_OF else None
+    problem = provider_problem(ort, case) if case["provider"] != CPU else None
+    if problem:
+        return {**result, "status": "unavailable", "reason": problem}
+    with np.load(case["inputs"]) as archive:
+        feeds = {key: archive[key] for key in archive.files}
+    with captured_stderr() as lines:
+        t = time.perf_counter()
+        try:
+            session = create_session(ort, case["model_path"], case)
+        except Exception as exc:
+            return {**result, "reason": f"session creation failed on {case['provider']}: {first_line(clean(str(exc)))}"}
+        session_ms = (time.perf_counter() - t) * 1e3
+    assigned = session.get_providers()
+    result["runtime"]["providers_assigned"] = assigned
+    if case["provider"] not in assigned:
+        reason = explain(lines) or "no reason given"
+        return {**result, "status": "unavailable", "reason": f"onnxruntime fell back to {', '.join(assigned)}: {reason}"}
+    rss_session = rss_mb()
+    if case.get("mode") == "extras":
+        return {**result, **untimed_passes(ort, session, feeds, case)}
+
+    def run() -> Any:
+        return session.run(None, feeds)
+
+    t = time.perf_counter()
+    run()
+    first_ms = (time.perf_counter() - t) * 1e3
+    m = case["measure"]
+    warmup_n = warm_up(run, m)
+    rss_warm = rss_mb()
+    streams = int(case.get("streams", 1))
+    gc.collect()
+    load_before = machine_cpu_seconds(), os.times()
+    gc.disable()  # a collection inside the timed loop is the harness's noise, not the model's
+    try:
+        if streams > 1:
+            samples, start, end, reason, precision_met = run_streams(run, m, streams)
+        else:
+            samples, start, end, reason, precision_met = run_until(run, m)
+    finally:
+        gc.enable()
+    other_load = others_cpu_share(load_before, (machine_cpu_seconds(), os.times()))
+    rss_end = rss_mb()
+    gpu_after = gpu_memory_mb(device_id) if gpu_before is not None else None
+    wall_s = (end - start) / 1e9
+    result.update(
+        status="ok",
+        samples_ms=[round(s / 1e6, 6) for s in samples],  # ns resolution, short JSON
+        timings_ms={**result["timings_ms"], "session_create": session_ms, "first_inference": first_ms},
+        memory_mb={"rss_start": rss_start, "rss_after_session": rss_session, "rss_after_warmup": rss_warm,
+                   "rss_end": rss_end, "peak_rss": peak_rss_mb()},
+        loop={"iterations": len(samples), "warmup_iterations": warmup_n, "wall_s": wall_s, "stop_reason": reason,
+              "precision_met": precision_met, "streams": streams,
+              "minimums_met": len(samples) >= m["min_iterations"] and wall_s >= m["min_s"],
+              "other_processes_cpu": other_load,
+              "inferences_per_s": len(samples) / wall_s if wall_s > 0 else None},
+    )
+    if gpu_after is not None and gpu_before is not None:
+        used, baseline = gpu_after["device_used"], gpu_before["device_used"]
+        result["gpu_memory_mb"] = {"process": gpu_after["process"],
+                                   "device_used_minus_baseline": used - baseline if used is not None and baseline is not None
+                                   else None}
+    if case["provider"] in DEVICE_OF and case.get("device_resident", True):
+        try:
+            result["device_resident"] = device_resident(ort, session, feeds, case)
+        except Exception as exc:
+            result["device_resident"] = {"error": first_line(clean(f"{type(exc).__name__}: {exc}"))}
+    return result
+
+
+def untimed_passes(ort: Any, session: Any, feeds: dict[str, np.ndarray], case: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy and node placement. Run in a worker of their own (mode "extras") so that the
+    extra sessions and outputs they hold never inflate the measuring worker's peak memory."""
+    out: dict[str, Any] = {"status": "ok"}
+    try:
+        out["accuracy"] = accuracy(session, case)
+    except Exception as exc:
+        out["accuracy"] = {"error": first_line(clean(f"{type(exc).__name__}: {exc}"))}
+    if case.get("placement"):
+        try:
+            out["placement"] = placement(ort, case["model_path"], case, feeds, case["workdir"])
+        except Exception as exc:
+            out["placement"] = {"error": first_line(clean(f"{type(exc).__name__}: {exc}"))}
+    return out

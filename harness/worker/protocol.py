@@ -1,0 +1,9 @@
+"""Names the parent and the worker share. Standard library only."""
+
+from __future__ import annotations
+
+CPU = "CPUExecutionProvider"
+# Where IO binding puts tensors for the device-resident mode, by provider.
+DEVICE_OF = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda", "DmlExecutionProvider": "dml"}
+GRAPH_OPT = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+             "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}

@@ -1,0 +1,128 @@
+"""Sessions as the suite asks for them, the provider probe, and onnxruntime's messages cleaned up.
+
+Part of the worker: standard library, numpy and onnxruntime only.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from .protocol import CPU as CPU
+from .protocol import GRAPH_OPT
+
+# y = x + x on float32[1, 4], IR 8 / opset 13: loads in every runtime we support. Used to tell
+# "this provider cannot run here" (unavailable) from "this model breaks this provider" (failed).
+PROBE_MODEL = base64.b64decode("CAg6QQoOCgF4CgF4EgF5IgNBZGQSBXByb2JlWhMKAXgSDgoMCAESCAoCCAEKAggEYhMKAXkSDgoMCAESCAoCCAEKAggEQgQKABAN")
+
+
+@contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Collect what onnxruntime's C++ logger and Python warnings print while creating a session."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace")
+            sys.stderr.write(text)
+            lines.extend(line.strip() for line in text.splitlines() if line.strip())
+            lines.extend(str(w.message) for w in caught)
+
+
+def session_options(ort: Any, spec: dict[str, Any], profile_prefix: str | None = None) -> Any:
+    options = ort.SessionOptions()
+    for key in ("intra_op_num_threads", "inter_op_num_threads", "enable_cpu_mem_arena", "enable_mem_pattern",
+                "log_severity_level"):
+        if spec.get(key) is not None:
+            setattr(options, key, spec[key])
+    if spec.get("graph_optimization_level"):
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT[spec["graph_optimization_level"]])
+    if spec.get("execution_mode"):
+        options.execution_mode = getattr(ort.ExecutionMode, f"ORT_{spec['execution_mode'].upper()}")
+    if spec.get("allow_spinning") is not None:
+        flag = "1" if spec["allow_spinning"] else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", flag)
+        options.add_session_config_entry("session.inter_op.allow_spinning", flag)
+    if spec.get("affinity"):
+        options.add_session_config_entry("session.intra_op_thread_affinities", spec["affinity"])
+    for key, value in (spec.get("config") or {}).items():
+        options.add_session_config_entry(key, str(value))
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    return options
+
+
+def create_session(ort: Any, model: str | bytes, case: dict[str, Any], profile_prefix: str | None = None) -> Any:
+    providers: list[Any] = [(case["provider"], case.get("provider_options") or {})]
+    return ort.InferenceSession(model, sess_options=session_options(ort, case.get("session") or {}, profile_prefix),
+                                providers=providers)
+
+
+def provider_problem(ort: Any, case: dict[str, Any]) -> str | None:
+    """Why the requested provider cannot run at all here (tried on a trivial model), or None."""
+    provider = case["provider"]
+    available = ort.get_available_providers()
+    if provider not in available:
+        return (f"{provider} is not in this onnxruntime build (onnxruntime {ort.__version__} "
+                f"provides {', '.join(available)})")
+    with captured_stderr() as lines:
+        try:
+            session = create_session(ort, PROBE_MODEL, {**case, "session": {}})
+            assigned = session.get_providers()
+            session.run(None, {"x": np.ones((1, 4), np.float32)})
+            error = None
+        except Exception as exc:
+            assigned, error = [], f"{type(exc).__name__}: {exc}"
+    if error:
+        return f"{provider} failed to start: {first_line(clean(error))}"
+    if provider not in assigned:
+        return f"onnxruntime fell back to {', '.join(assigned)}: {explain(lines) or 'no reason given'}"
+    return None
+
+
+def first_line(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m|\[[0-9;]*m")
+# "2026-11-26 20:47:17.39 [E:onnxruntime:Default, provider_bridge_ort.cc:2458 operator()] "
+LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+ \[[EWIV]:onnxruntime:[^\]]*\]\s*")
+SOURCE_PREFIX = re.compile(r"^/\S+\.(cc|cpp|h):\d+ .*?\[(ONNXRuntimeError\] : \d+ : \w+ :|ERROR\]) ")
+ORT_ERROR = re.compile(r"^(\w+: )?\[ONNXRuntimeError\] : \d+ : \w+ : ")
+LIBRARY_PATH = re.compile(r"/\S+/(lib[\w.+-]+\.(so|dylib|dll)[\w.]*)")
+
+
+def clean(line: str) -> str:
+    """One log line without colour codes, timestamps and source paths: just what went wrong."""
+    line = LOG_PREFIX.sub("", ANSI.sub("", line).strip())
+    line = ORT_ERROR.sub("", SOURCE_PREFIX.sub("", line))
+    return LIBRARY_PATH.sub(r"\1", line)
+
+
+def explain(lines: list[str]) -> str:
+    """The lines of onnxruntime's output that say what went wrong, newest first."""
+    keys = ("error", "fail", "not ", "unable", "cannot", "missing", "unsupported", "no such", "require")
+    lines = [clean(line) for line in lines if clean(line)]
+    picked = [line for line in lines if any(k in line.lower() for k in keys)] or lines
+    unique = list(dict.fromkeys(picked))
+    return first_line(" | ".join(unique[-3:]))
