@@ -35,6 +35,7 @@ class Plan:
     loaded: LoadedSuite
     cases: list[Case]
     model_files: dict[str, ModelFile]  # by model name
+    warnings: list[str] = field(default_factory=list)  # legal but rarely meant (see plan_warnings)
 
 
 def case_id(model: str, variant: str, target: str, params: dict[str, Any]) -> str:
@@ -75,12 +76,25 @@ def expand(loaded: LoadedSuite) -> list[tuple[int, int, int, dict[str, Any]]]:
         grid = {k: [rule[k]] if k in rule else values for k, values in matrix.items()}
         add(picks["model"], picks["variant"], picks["target"], grid)
 
-    def excluded(m: int, v: int, t: int, params: dict[str, Any]) -> bool:
+    for position, rule in enumerate(suite.exclude):  # as strict as include: a typo must not pass
+        for axis in ("model", "variant", "target"):
+            if axis in rule and str(rule[axis]) not in names[axis]:
+                raise suite_error(loaded, f"exclude[{position}].{axis}", f"no {axis} named {rule[axis]!r}; "
+                                  f"declared: {', '.join(names[axis])}")
+        for key in set(rule) - set(names):
+            if str(rule[key]) not in {str(v) for v in matrix[key]}:
+                raise suite_error(loaded, f"exclude[{position}].{key}", f"{rule[key]!r} is not a value of "
+                                  f"matrix.{key} ({', '.join(map(str, matrix[key]))})")
+
+    def matches(rule: dict[str, Any], m: int, v: int, t: int, params: dict[str, Any]) -> bool:
         here = {"model": names["model"][m], "variant": names["variant"][v], "target": names["target"][t],
                 **{k: str(val) for k, val in params.items()}}
-        return any(all(here.get(k) == str(val) for k, val in rule.items()) for rule in suite.exclude)
+        return all(here.get(k) == str(val) for k, val in rule.items())
 
-    return [c for c in combos if not excluded(*c)]
+    for position, rule in enumerate(suite.exclude):
+        if not any(matches(rule, *c) for c in combos):
+            raise suite_error(loaded, f"exclude[{position}]", "matches no case; remove it or fix its values")
+    return [c for c in combos if not any(matches(rule, *c) for rule in suite.exclude)]
 
 
 def build_plan(loaded: LoadedSuite, targets: list[str] | None = None, models: list[str] | None = None,
@@ -92,7 +106,10 @@ def build_plan(loaded: LoadedSuite, targets: list[str] | None = None, models: li
         if missing:
             raise InputError(f"{loaded.path}: {flag} {missing[0]}: not in the suite (declared: "
                              f"{', '.join(d.name for d in declared)})")
-    resolved = [resolve_target(spec, suite.session, i) for i, spec in enumerate(suite.targets)]
+    try:
+        resolved = [resolve_target(spec, suite.session, i) for i, spec in enumerate(suite.targets)]
+    except InputError as exc:
+        raise InputError(f"{relative(loaded.path)}: {exc}") from None
     model_files: dict[str, ModelFile] = {}
     cases = []
     for m, v, t, params in expand(loaded):
@@ -112,7 +129,33 @@ def build_plan(loaded: LoadedSuite, targets: list[str] | None = None, models: li
                           params, inputs))
     if not cases:
         raise InputError(f"{loaded.path}: the selection leaves no case to run (check include/exclude and filters)")
-    return Plan(loaded, cases, model_files)
+    return Plan(loaded, cases, model_files, warnings=plan_warnings(loaded, cases, model_files))
+
+
+LARGE_PLAN = 5000  # cases; above this the user hears how long the run will take
+
+
+def plan_warnings(loaded: LoadedSuite, cases: list[Case], model_files: dict[str, ModelFile]) -> list[str]:
+    """Things that are legal but rarely meant: said once, before anything runs."""
+    suite = loaded.suite
+    out = []
+    used: set[str] = {"batch", "streams"}
+    for model in suite.models:
+        used |= {str(d) for spec in model.inputs.values() for d in (spec.shape or []) if isinstance(d, str)}
+        used |= {str(v) for v in model.dims.values() if isinstance(v, str)}
+        graph = model_files.get(model.name)
+        if graph is not None:
+            used |= {d for i in graph.inputs for d in i.dims if isinstance(d, str)}
+    for key, values in suite.matrix.items():
+        if key not in used and len(values) > 1:
+            out.append(f"{relative(loaded.path)}: matrix.{key} is used by no model's inputs or dims, yet it "
+                       f"multiplies the cases by {len(values)}; the cases differ only in their id")
+    if len(cases) > LARGE_PLAN:
+        m = suite.measure
+        per_case = m.repeats * (max(m.min_s, 0.1) + m.warmup_s + 0.5)  # + worker start and the untimed pass
+        out.append(f"{relative(loaded.path)}: {len(cases):,} cases; at about {per_case:.1f} s each that is "
+                   f"{len(cases) * per_case / 3600:.1f} hours of measuring")
+    return out
 
 
 def describe(plan: Plan) -> str:

@@ -88,7 +88,16 @@ def probe(python: str, timeout: float = 120) -> dict:
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {"error": f"{python} failed: {last}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    lines = proc.stdout.strip().splitlines()
+    try:
+        info = json.loads(lines[-1])
+        if not isinstance(info, dict):
+            raise ValueError("not an object")
+    except (IndexError, ValueError):
+        shown = repr(lines[-1][:80]) if lines else "nothing"
+        return {"error": f"{python} printed {shown} instead of a runtime description; it must be a Python "
+                         "interpreter with numpy and onnxruntime"}
+    return info
 
 
 def _own_environment_fits(target: Target) -> bool:

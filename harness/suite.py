@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,11 +19,14 @@ from .errors import InputError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
 AXES = ("model", "variant", "target")
+MAX_THREADS = 1024
 Scalar = int | float | str | bool
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # strict: "20" or true where a number is expected is an error, not a silent conversion;
+    # no inf/nan: `max_s: .inf` would validate and then break the run (JSON cannot hold it).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True, allow_inf_nan=False)
 
 
 class InputSpec(Strict):
@@ -31,9 +35,9 @@ class InputSpec(Strict):
     shape: list[int | str] | None = Field(
         None, description="Concrete shape; a string entry names a matrix parameter, e.g. [batch, 3, 224, 224]."
     )
-    range: tuple[float, float] | None = Field(
-        None, description="[low, high): integers are drawn in it (token ids, class indices); floats uniformly."
-    )
+    range: list[float] | None = Field(
+        None, min_length=2, max_length=2,
+        description="[low, high): integers are drawn in it (token ids, class indices); floats uniformly.")
     value: float | int | bool | None = Field(None, description="Fill the whole input with this value (e.g. an attention mask of 1).")
 
     @model_validator(mode="after")
@@ -115,8 +119,9 @@ class RuntimeSpec(Strict):
 
 
 class SessionSpec(Strict):
-    intra_op_num_threads: int | None = Field(None, ge=0)
-    inter_op_num_threads: int | None = Field(None, ge=0)
+    # A ceiling no machine needs: 100,000 threads once took a 24 GB machine to 16.5 GB.
+    intra_op_num_threads: int | None = Field(None, ge=0, le=MAX_THREADS)
+    inter_op_num_threads: int | None = Field(None, ge=0, le=MAX_THREADS)
     graph_optimization_level: Literal["disabled", "basic", "extended", "layout", "all"] | None = None
     execution_mode: Literal["sequential", "parallel"] | None = None
     enable_cpu_mem_arena: bool | None = None
@@ -143,6 +148,19 @@ class TargetSpec(Strict):
     session: SessionSpec | None = None
     price_per_hour: float | None = Field(None, ge=0, description="USD per hour, for the report's cost view.")
 
+    @field_validator("options")
+    @classmethod
+    def _scalar_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """onnxruntime takes provider options as strings; a mapping or list would be dropped or mangled."""
+        for key, option in value.items():
+            if not isinstance(option, (str, int, float, bool)):
+                kind = "a mapping" if isinstance(option, dict) else "a list" if isinstance(option, list) else "null"
+                raise ValueError(f"option {key!r} is {kind}; a provider option is a string, number or boolean "
+                                 "(onnxruntime passes each one as a string)")
+            if isinstance(option, float) and not math.isfinite(option):
+                raise ValueError(f"option {key!r} must be a finite number, got {option}")
+        return value
+
 
 class MeasureSpec(Strict):
     warmup_s: float = Field(0.5, ge=0)
@@ -158,6 +176,8 @@ class MeasureSpec(Strict):
                                "or upper-tail spread ((p90-p50)/(1.28 p50)).")
     unstable_spread: float = Field(0.10, gt=0, description="...or above this relative spread between repeats.")
     placement: bool = Field(True, description="Count nodes per provider in an untimed profiling pass.")
+    memory_limit_mb: float | None = Field(None, gt=0, description="Kill a worker whose RSS passes this (the case "
+                                          "fails: out of memory); default: 80% of this machine's memory.")
 
     @model_validator(mode="after")
     def _bounds(self) -> MeasureSpec:
@@ -233,6 +253,12 @@ class Suite(Strict):
         return next((v for v in self.variants if v.kind == "fp32"), None)
 
 
+# section key -> its model, for "did you mean" within the section an unknown key sits in
+_SECTIONS: dict[str, type[BaseModel]] = dict(
+    measure=MeasureSpec, session=SessionSpec, accuracy=AccuracySpec, models=ModelSpec, variants=VariantSpec,
+    targets=TargetSpec, calibration=CalibrationSpec, runtime=RuntimeSpec)
+
+
 class LoadedSuite(BaseModel):
     """A validated suite plus where it came from (paths in it are relative to its folder)."""
 
@@ -260,6 +286,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
         raise InputError(f"{path}: cannot read suite file: {exc}") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_expansion(root, path)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -274,6 +301,32 @@ def load_suite(path: str | Path) -> LoadedSuite:
     except ValidationError as exc:
         raise InputError(_describe_validation_error(exc, data, lines, path)) from None
     return LoadedSuite(suite=suite, path=path.resolve(), sha256=hashlib.sha256(text.encode()).hexdigest())
+
+
+MAX_NODES = 100_000  # values a suite may expand to; real suites have hundreds
+
+
+def _check_expansion(root: yaml.Node | None, path: Path) -> None:
+    """Refuse a YAML alias bomb before expanding it: aliases share nodes, so the expanded size
+    is counted over the node graph with memoisation (linear in the file, not in the expansion)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a cycle counts once (SafeLoader refuses recursive structures anyway)
+        if isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(v) for v in node.value)
+        else:
+            total = 1
+        sizes[id(node)] = min(total, MAX_NODES + 1)
+        return sizes[id(node)]
+
+    if root is not None and size(root) > MAX_NODES:
+        raise InputError(f"{path}: YAML aliases expand to more than {MAX_NODES:,} values; write the suite out "
+                         "without nested aliases")
 
 
 def suite_error(loaded: LoadedSuite, field: str, message: str) -> InputError:
@@ -344,6 +397,15 @@ def _data_path(loc: tuple, data: Any) -> tuple[tuple, bool]:
     return tuple(kept), True
 
 
+def _section_fields(parent: tuple) -> list[str]:
+    """Field names of the section an unknown key sits in (measure, targets[i].session, ...)."""
+    keys = [p for p in parent if isinstance(p, str)]
+    if len(keys) >= 2 and keys[-2] == "inputs":
+        return list(InputSpec.model_fields)
+    model = _SECTIONS.get(keys[-1]) if keys else Suite
+    return list(model.model_fields) if model else []
+
+
 def _field_names() -> list[str]:
     names: set[str] = set()
     for model in (Suite, ModelSpec, InputSpec, VariantSpec, CalibrationSpec, TargetSpec, RuntimeSpec, SessionSpec, MeasureSpec, AccuracySpec):
@@ -364,12 +426,19 @@ def _describe_validation_error(exc: ValidationError, data: Any, lines: dict[tupl
     kind = first["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1]) if loc else "?"
-        close = difflib.get_close_matches(key, _field_names(), n=1, cutoff=0.6)
+        section = _section_fields(loc[:-1])
+        close = (difflib.get_close_matches(key, section, n=1, cutoff=0.6)
+                 or difflib.get_close_matches(key, _field_names(), n=1, cutoff=0.6))
         hint = f" (did you mean '{close[0]}'?)" if close else "; remove it or see 'harness schema'"
         message = f"unknown field '{key}'{hint}"
     elif kind == "missing":
         message = "required field is missing"
     elif kind == "literal_error":
+        message = f"{first['msg'].replace('Input should be', 'must be')}, got {first.get('input')!r}"
+    elif kind == "string_pattern_mismatch":
+        message = (f"{first.get('input')!r} is not a valid name: use letters, digits and _ . + -, "
+                   "starting with a letter or digit")
+    elif kind.endswith("_type") or kind in ("finite_number", "int_from_float"):
         message = f"{first['msg'].replace('Input should be', 'must be')}, got {first.get('input')!r}"
     else:
         message = first["msg"].removeprefix("Value error, ")

@@ -81,15 +81,24 @@ class VariantStore:
             return path
         key = cache_key(base.sha256, spec)
         target = cache_dir() / "variants" / f"{case.model.name}-{spec.name}-{key}.onnx"
+        digest = target.with_name(target.name + ".sha256")  # written after the build: the file is whole
         if target.exists():
-            self.say(f"variant {case.model.name}/{spec.name}: reusing cached build {target.name}")
-            return target
+            if digest.exists() and digest.read_text().strip() == _sha256(target):
+                self.say(f"variant {case.model.name}/{spec.name}: reusing cached build {target.name}")
+                return target
+            self.say(f"variant {case.model.name}/{spec.name}: cached build {target} is damaged (its content does "
+                     "not match the hash recorded when it was built); rebuilding")
         self.say(f"variant {case.model.name}/{spec.name}: building {spec.kind} (cached afterwards)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.stem + ".partial.onnx")
-        BUILDERS[spec.kind](base.path, tmp, spec, case, self.loaded)
-        _clamp_ir_version(tmp)
-        tmp.replace(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.stem + ".partial.onnx")
+            BUILDERS[spec.kind](base.path, tmp, spec, case, self.loaded)
+            _clamp_ir_version(tmp)
+            tmp.replace(target)
+            digest.write_text(_sha256(target) + "\n")
+        except OSError as exc:
+            raise VariantError(f"cannot write the variant cache {target.parent} ({exc.strerror or exc}); point "
+                               "HARNESS_CACHE at a writable folder") from None
         return target
 
     def reference(self, case: Any, workdir: Path) -> dict[str, str] | None:
@@ -120,6 +129,14 @@ class VariantStore:
                               folder, target)
             self.references[str(target)] = {}
         return str(target)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def reference_outputs(model_path: Path, plan: list[dict], seed: int, samples: int, folder: Path, target: Path) -> None:

@@ -80,8 +80,8 @@ def report_bug(exc: BaseException) -> None:
             continue
     where = f"traceback saved to {saved}" if saved else f"traceback:\n{text}"
     message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-    print(f"error: harness bug ({message}); {where}; please report it. Finished cases are kept in the results "
-          "file.", file=sys.stderr)
+    kept = " Finished cases are kept in the results file." if sys.argv[1:2] == ["run"] else ""
+    print(f"error: harness bug ({message}); {where}; please report it.{kept}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from ..errors import InputError
 
 if TYPE_CHECKING:
     from ..compare import Comparison, Settings
+    from ..results import Run
 
 
 def compare(
@@ -72,17 +73,31 @@ def run_comparison(paths: list[Path], baseline: str | None, history: Path | None
     from ..baselines import baseline_files, baselines_root
     from ..results import read_all
 
-    candidate = read_all([paths[-1]])
+    candidate = note_unfinished(read_all([paths[-1]]))
     if history is not None:
         runs = C.select_history(read_all([history]), candidate, settings.history.last, allow_machines)
         return C.compare_history(runs, candidate, settings, allow_machines or allow_runtimes)
     if baseline is not None:
         files = baseline_files(baseline, baselines_root(baselines_dir), set(C.fingerprints(candidate)), allow_machines)
-        base_docs = read_all(files)
+        base_docs = note_unfinished(read_all(files))
     else:
-        base_docs = read_all([paths[0]])
+        base_docs = note_unfinished(read_all([paths[0]]))
     C.check_comparable(base_docs, candidate, allow_machines, allow_runtimes)
+    base_ids = {c.case_id for d in base_docs for c in d.cases}
+    cand_ids = {c.case_id for d in candidate for c in d.cases}
+    if not base_ids & cand_ids:
+        raise InputError(f"{paths[-1]}: no case in common with the baseline ({len(base_ids)} cases) among its "
+                         f"{len(cand_ids)} cases; compare runs of the same suite")
     return C.compare_documents(base_docs, candidate, settings)
+
+
+def note_unfinished(runs: list[Run]) -> list[Run]:
+    """A run that did not complete still compares, but the user hears that it covers less."""
+    for run in runs:
+        if run.status != "complete":
+            typer.echo(f"note: {run.source}: the run is {run.status} ({len(run.cases)} cases); verdicts cover only "
+                       "those", err=True)
+    return runs
 
 
 def check_flags(alpha: float | None, min_effect: float | None, last: int | None) -> None:

@@ -51,6 +51,9 @@ def report(
     parse_baseline(baseline)  # fail on a malformed baseline before reading anything
     prices = parse_prices(price)
     documents = read_all(results)
+    from .compare import note_unfinished
+
+    note_unfinished(documents)
     if format == "md":
         from ..report.markdown import render_markdown
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import EXIT_FAILED, EXIT_OK
+from ..errors import EXIT_ACCURACY, EXIT_FAILED, EXIT_OK
 from .common import SuiteArg
 
 
@@ -28,6 +28,8 @@ def run(
 
     console = make_console()
     plan = build_plan(load_suite(suite), targets=target, models=model, variants=variant)
+    for warning in plan.warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False)
     outcome = run_plan(plan, output, make_reporter(console))
     console.print(f"results: {outcome.path}", markup=False, highlight=False)
     if outcome.interrupted_by is not None:
@@ -38,4 +40,6 @@ def run(
 
         written = write_report([outcome.path], report)
         console.print(f"report: {written}", markup=False, highlight=False)
-    raise typer.Exit(EXIT_FAILED if outcome.any_failed else EXIT_OK)
+    if outcome.any_failed:
+        raise typer.Exit(EXIT_FAILED)
+    raise typer.Exit(EXIT_ACCURACY if outcome.any_accuracy_failed else EXIT_OK)

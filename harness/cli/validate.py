@@ -13,6 +13,8 @@ def validate(suite: SuiteArg) -> None:
     from ..suite import load_suite
 
     plan = build_plan(load_suite(suite))
+    for warning in plan.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"{suite}: valid, {describe(plan)}")
 
 

@@ -64,6 +64,9 @@ def resolve_model_file(loaded: LoadedSuite, spec: ModelSpec, index: int) -> Path
         return builtin_path(location[len(BUILTIN_PREFIX):], spec.seed, loaded, index)
     path = Path(location)
     path = path if path.is_absolute() else loaded.folder / path
+    if path.is_dir():
+        field = "source" if spec.source is not None else "path"
+        raise suite_error(loaded, f"models[{index}].{field}", f"{location} is a folder; name the .onnx file in it")
     if not path.is_file():
         field = "source" if spec.source is not None else "path"
         raise suite_error(loaded, f"models[{index}].{field}",
@@ -83,12 +86,17 @@ def builtin_path(name: str, seed: int, loaded: LoadedSuite | None = None, index:
         message = f"unknown builtin model '{name}'; available: {', '.join(builtin_models.NAMES)}"
         raise suite_error(loaded, f"models[{index}].source", message) if loaded else InputError(message)
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
         import onnx
 
-        onnx.save(builtin_models.build(name, seed=seed), tmp)
-        tmp.replace(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".tmp")
+            onnx.save(builtin_models.build(name, seed=seed), tmp)
+            tmp.replace(target)
+        except OSError as exc:
+            message = (f"cannot write builtin model {name} to the harness cache {target.parent} "
+                       f"({exc.strerror or exc}); point HARNESS_CACHE at a writable folder")
+            raise suite_error(loaded, f"models[{index}].source", message) if loaded else InputError(message) from None
     return target
 
 
@@ -202,6 +210,8 @@ def plan_inputs(loaded: LoadedSuite, spec: ModelSpec, index: int, model: ModelFi
                           f"model '{spec.name}' has no input '{unknown[0]}'; its inputs are: {names}")
     data_path = _data_file(loaded, spec, index)
     data_keys = _npz_keys(data_path, loaded, index) if data_path else {}
+    if data_path is not None:
+        _check_data_covers(loaded, spec, index, model, data_path, data_keys)
     plan = []
     for graph_input in model.inputs:
         user = spec.inputs.get(graph_input.name)
@@ -217,6 +227,7 @@ def plan_inputs(loaded: LoadedSuite, spec: ModelSpec, index: int, model: ModelFi
                                   f"array '{graph_input.name}' in {data_path} has rows of shape "
                                   f"{list(data_keys[graph_input.name][1:])}, the model needs {shape[1:]}")
         elif user is not None and user.range is not None:
+            _check_range(loaded, spec, graph_input, model, user.range, f"{field}.range")
             entry.update(fill="range", low=user.range[0], high=user.range[1])
         else:
             entry.update(_default_fill(loaded, spec, index, graph_input, model, field))
@@ -303,10 +314,50 @@ def _data_file(loaded: LoadedSuite, spec: ModelSpec, index: int) -> Path | None:
 
 
 def _npz_keys(path: Path, loaded: LoadedSuite, index: int) -> dict[str, tuple[int, ...]]:
-    try:
-        import numpy as np
+    """Array name -> shape; arrays the harness cannot feed (strings, objects, no rows) are errors here."""
+    import numpy as np
 
-        with np.load(path) as archive:
-            return {key: archive[key].shape for key in archive.files}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
     except Exception as exc:
-        raise suite_error(loaded, f"models[{index}].data", f"{path.name} is not a readable .npz file ({exc})") from None
+        raise suite_error(loaded, f"models[{index}].data", f"{path.name} is not a readable .npz file "
+                          f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+    for key, array in arrays.items():
+        if array.dtype.kind not in "biuf":
+            raise suite_error(loaded, f"models[{index}].data", f"array '{key}' in {path.name} holds {array.dtype} "
+                              "values; model inputs are numbers or booleans")
+        if array.ndim == 0 or array.shape[0] == 0:
+            raise suite_error(loaded, f"models[{index}].data", f"array '{key}' in {path.name} has no rows "
+                              f"(shape {list(array.shape)}); rows run along the first dimension")
+    return {key: array.shape for key, array in arrays.items()}
+
+
+def _check_data_covers(loaded: LoadedSuite, spec: ModelSpec, index: int, model: ModelFile, path: Path,
+                       keys: dict[str, tuple[int, ...]]) -> None:
+    """Real data must feed the model: never fall back to random values without a word."""
+    names = [i.name for i in model.inputs]
+    if not set(keys) & set(names):
+        raise suite_error(loaded, f"models[{index}].data", f"{path.name} feeds no input of model '{spec.name}': its "
+                          f"arrays are {', '.join(sorted(keys)) or 'none'}, the inputs are {', '.join(names)}")
+    lacking = [n for n in names if n not in keys and (spec.inputs.get(n) is None
+                                                      or (spec.inputs[n].value is None and spec.inputs[n].range is None))]
+    if lacking:
+        raise suite_error(loaded, f"models[{index}].data", f"{path.name} lacks arrays for input(s) {', '.join(lacking)} "
+                          f"of model '{spec.name}'; add them, or give those inputs a value or range")
+
+
+def _check_range(loaded: LoadedSuite, spec: ModelSpec, graph_input: GraphInput, model: ModelFile,
+                 bounds: list[float], field: str) -> None:
+    """An integer range must fit the input's type and, for embedding ids, the table it indexes."""
+    if graph_input.dtype not in INTEGER_RANGES:
+        return
+    low, high = bounds
+    smallest, largest = INTEGER_RANGES[graph_input.dtype]
+    if low < smallest or high - 1 > largest:
+        raise suite_error(loaded, field, f"[{low:g}, {high:g}) does not fit input '{graph_input.name}' "
+                          f"({graph_input.dtype}: {smallest} to {largest})")
+    table = model.gather_bounds.get(graph_input.name)
+    if table is not None and (low < 0 or high > table):
+        raise suite_error(loaded, field, f"[{low:g}, {high:g}) indexes outside the {table}-row table that input "
+                          f"'{graph_input.name}' of model '{spec.name}' looks up; use a range within [0, {table})")

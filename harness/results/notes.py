@@ -25,4 +25,6 @@ def case_notes(case: CaseRecord) -> list[str]:
     a = case.accuracy
     if a is not None and a.verdict == "fail":
         out.append("accuracy FAIL: " + "; ".join(a.problems))
+    if a is not None:
+        out.extend(a.unchecked)
     return out

@@ -291,6 +291,7 @@ class Accuracy(Part):
     vs_cpu_same_variant: dict[str, Any] | None = None
     verdict: str | None = None  # pass | fail | error
     problems: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)  # thresholds that could not apply, and why
     error: str | None = None
 
 

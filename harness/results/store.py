@@ -59,6 +59,8 @@ class ResultsWriter:
 
     @classmethod
     def create(cls, out_dir: Path, stem: str, run: Run) -> ResultsWriter:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError(f"{out_dir}: not a folder; give -o a folder for the results file")
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -54,13 +54,20 @@ class RuntimeCache:
                 self.found[case.target.name] = ensure_runtime(case.target, self.say)
             except RuntimeUnavailable as exc:
                 self.found[case.target.name] = f"runtime {case.target.package} unavailable: {exc}"
+            except Exception as exc:  # a broken interpreter must fail its target's cases, not the run
+                self.found[case.target.name] = (f"runtime {case.target.package} unavailable: "
+                                                f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
         return self.found[case.target.name]
 
 
 def run_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, workdir: Path, plan: Plan) -> CaseRecord:
     """The finished record of one case, with its start and end times and its notes."""
     started = utc_now()
-    record = measure_case(case, runtimes, variants, workdir, plan)
+    try:
+        record = measure_case(case, runtimes, variants, workdir, plan)
+    except (Exception, MemoryError) as exc:  # what one case needs (inputs, variants, reference) fails it alone
+        record = replace(base_record(case), reason=f"could not prepare the case: {type(exc).__name__}: "
+                                                   f"{' '.join(str(exc).split())[:300]}")
     record.started_at, record.finished_at = started, utc_now()
     record.notes = case_notes(record)
     return record
@@ -91,6 +98,9 @@ def measure_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, wor
                                   inputs=[{k: i[k] for k in ("name", "dtype", "shape", "fill")} for i in case.inputs])
     suite = plan.loaded.suite
     m = suite.measure
+    too_big = inputs_too_big(case)
+    if too_big:
+        return replace(record, reason=too_big)
     np.savez(workdir / "inputs.npz", **make_feeds(case.inputs, case.model.seed))  # type: ignore[arg-type]
     job: dict[str, Any] = {
         "case_id": case.case_id, "model_path": str(model_path), "provider": case.target.provider,
@@ -105,7 +115,7 @@ def measure_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, wor
         reference_error = f"reference outputs could not be computed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     outcomes = []
     for _ in range(m.repeats):
-        outcome = run_worker(runtime.python, {**job, "reference": None}, workdir, m.timeout_s)
+        outcome = run_worker(runtime.python, {**job, "reference": None}, workdir, m.timeout_s, m.memory_limit_mb)
         outcomes.append(outcome)
         if outcome.result is None:
             return replace(record, reason=outcome.failure_reason(m.timeout_s))
@@ -115,13 +125,31 @@ def measure_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, wor
         record = assemble(record, case, [o.result for o in outcomes if o.result is not None], outcomes, suite)
     except RecordError as exc:
         return replace(record, reason=f"the worker's result is malformed: {exc}")
-    accuracy, placement = untimed(runtime, {**job, "mode": "extras", "placement": m.placement}, workdir, m.timeout_s)
+    accuracy, placement = untimed(runtime, {**job, "mode": "extras", "placement": m.placement}, workdir, m.timeout_s,
+                                  m.memory_limit_mb)
     record.placement = placement
     if reference_error:
         record.accuracy = Accuracy(error=reference_error, verdict="error")
     elif accuracy is not None:
         record.accuracy = check_accuracy(accuracy, suite.accuracy)
     return record
+
+
+def inputs_too_big(case: Case) -> str | None:
+    """Declared input shapes are checked against free memory before anything is allocated: the
+    parent builds the inputs, so a [100000, 3, 1024, 1024] tensor would take the harness down."""
+    need = sum(int(np.prod(i["shape"], dtype=np.float64)) * np.dtype(i["dtype"]).itemsize for i in case.inputs)
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    except Exception:
+        return None
+    if need * 3 > available:  # the parent's copy, the file, the worker's copy
+        names = ", ".join(f"{i['name']} {list(i['shape'])}" for i in case.inputs)
+        return (f"inputs need {need / 2**30:,.1f} GiB ({names}), more than a third of the "
+                f"{available / 2**30:,.1f} GiB of memory available; reduce the shape or batch")
+    return None
 
 
 def worker_failure(record: CaseRecord, result: dict[str, Any]) -> CaseRecord:
@@ -144,12 +172,12 @@ def merged_runtime(asked: Runtime, reported: Any) -> Runtime:
     return Runtime.from_json({**asked.to_json(), **reported}, "worker.runtime")
 
 
-def untimed(runtime: RuntimeEnv, job: dict[str, Any], workdir: Path,
-            timeout_s: float) -> tuple[Accuracy | None, Placement | None]:
+def untimed(runtime: RuntimeEnv, job: dict[str, Any], workdir: Path, timeout_s: float,
+            memory_limit_mb: float | None) -> tuple[Accuracy | None, Placement | None]:
     """Accuracy and placement from a worker of their own; a problem there never voids the speed figures."""
     if not job["placement"] and not job["reference"]:
         return None, None
-    outcome = run_worker(runtime.python, job, workdir, timeout_s)
+    outcome = run_worker(runtime.python, job, workdir, timeout_s, memory_limit_mb)
     result = outcome.result or {}
     if result.get("status") != "ok":
         error = f"untimed pass failed: {result.get('reason') or outcome.failure_reason(timeout_s)}"
@@ -263,4 +291,8 @@ def check_accuracy(accuracy: Accuracy, limits: AccuracySpec) -> Accuracy:
         problems.append(f"top1 {accuracy.top1:.3f} < {limits.min_top1}")
     if limits.max_abs is not None and accuracy.max_abs is not None and accuracy.max_abs > limits.max_abs:
         problems.append(f"max_abs {accuracy.max_abs:.3g} > {limits.max_abs}")
-    return replace(accuracy, verdict="fail" if problems else "pass", problems=problems)
+    unchecked = []
+    if limits.min_top1 is not None and accuracy.top1 is None:
+        unchecked.append("accuracy.min_top1 not applied: no output looks like class scores (a float "
+                         "[batch, classes] output with at least 10 classes)")
+    return replace(accuracy, verdict="fail" if problems else "pass", problems=problems, unchecked=unchecked)

@@ -41,10 +41,14 @@ class WorkerOutcome:
     peak_rss_mb: float | None
     wall_s: float
     stderr_tail: list[str]
+    memory_limit_mb: float | None = None  # set when the watchdog killed the worker for passing it
 
     def failure_reason(self, timeout_s: float) -> str:
         if self.timed_out:
             return f"timeout after {timeout_s:g} s"
+        if self.memory_limit_mb is not None:
+            return (f"out of memory: the worker's RSS passed {self.memory_limit_mb:,.0f} MB (measure.memory_limit_mb; "
+                    "default 80% of this machine's memory)")
         tail = " | ".join(self.stderr_tail[-3:])
         if self.signal is not None:
             name = signal.Signals(self.signal).name if self.signal in signal.Signals._value2member_map_ else str(self.signal)
@@ -53,7 +57,34 @@ class WorkerOutcome:
         return f"worker exited with code {self.returncode} without a result" + (f": {tail}" if tail else "")
 
 
-def run_worker(python: str, case: dict[str, Any], workdir: Path, timeout_s: float) -> WorkerOutcome:
+MEMORY_POLL_S = 0.25  # a /proc read four times a second: negligible next to a measuring worker
+
+
+def default_memory_limit_mb() -> float:
+    """80% of the machine's memory: one case must not take the machine (and the run) down."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        import psutil
+
+        total = psutil.virtual_memory().total
+    return 0.8 * total / 2**20
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def run_worker(python: str, case: dict[str, Any], workdir: Path, timeout_s: float,
+               memory_limit_mb: float | None = None) -> WorkerOutcome:
+    """One worker process: its result, or how it failed (timeout, memory limit, crash)."""
     case_path, result_path, log_path = workdir / "case.json", workdir / "result.json", workdir / "worker.log"
     case_path.write_text(json.dumps(case))
     result_path.unlink(missing_ok=True)
@@ -76,6 +107,20 @@ def run_worker(python: str, case: dict[str, Any], workdir: Path, timeout_s: floa
     timer = threading.Timer(timeout_s, kill)
     timer.daemon = True
     timer.start()
+    limit = memory_limit_mb or default_memory_limit_mb()
+    over_limit = threading.Event()
+    done = threading.Event()
+
+    def watch_memory() -> None:
+        while not done.wait(MEMORY_POLL_S):
+            rss = rss_mb(proc.pid)
+            if rss is not None and rss > limit:
+                over_limit.set()
+                _kill_group(proc.pid)
+                return
+
+    watchdog = threading.Thread(target=watch_memory, daemon=True)
+    watchdog.start()
     try:
         _, status, usage = os.wait4(proc.pid, 0)
     except BaseException:  # Ctrl-C, SIGTERM: take the worker down with us, then let the runner finish up
@@ -85,6 +130,7 @@ def run_worker(python: str, case: dict[str, Any], workdir: Path, timeout_s: floa
         raise
     finally:
         timer.cancel()
+        done.set()
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall_s = time.perf_counter() - started
     # ru_maxrss is KiB on Linux, bytes on macOS.
@@ -96,9 +142,11 @@ def run_worker(python: str, case: dict[str, Any], workdir: Path, timeout_s: floa
         except json.JSONDecodeError:
             result = None
     tail = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()][-20:]
-    return WorkerOutcome(result=None if timed_out.is_set() else result, returncode=proc.returncode,
+    killed = timed_out.is_set() or over_limit.is_set()
+    return WorkerOutcome(result=None if killed else result, returncode=proc.returncode,
                          signal=-proc.returncode if proc.returncode < 0 else None, timed_out=timed_out.is_set(),
-                         peak_rss_mb=peak, wall_s=wall_s, stderr_tail=tail)
+                         peak_rss_mb=peak, wall_s=wall_s, stderr_tail=tail,
+                         memory_limit_mb=limit if over_limit.is_set() else None)
 
 
 def _kill_group(pid: int) -> None:

@@ -125,6 +125,10 @@ class RunOutcome:
     def any_failed(self) -> bool:
         return any(c.status == "failed" for c in self.run.cases)
 
+    @property
+    def any_accuracy_failed(self) -> bool:
+        return any(c.accuracy is not None and c.accuracy.verdict == "fail" for c in self.run.cases)
+
 
 def run_plan(plan: Plan, out_dir: Path, reporter: Reporter) -> RunOutcome:
     session = RunSession(plan, out_dir, "harness run", reporter.message)

@@ -16,7 +16,8 @@ def probe_main(provider: str, options_json: str) -> int:
     import onnxruntime as ort
 
     problem = provider_problem(ort, {"provider": provider, "provider_options": json.loads(options_json)})
-    print(json.dumps({"onnxruntime_version": ort.__version__, "available": problem is None, "reason": problem}))
+    print(json.dumps({"onnxruntime_version": ort.__version__, "available": problem is None,
+                      "reason": problem[1] if problem else None}))
     return 0
 
 

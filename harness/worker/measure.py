@@ -40,7 +40,7 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
     gpu_before = gpu_memory_mb(device_id) if case["provider"] in DEVICE_OF else None
     problem = provider_problem(ort, case) if case["provider"] != CPU else None
     if problem:
-        return {**result, "status": "unavailable", "reason": problem}
+        return {**result, "status": problem[0], "reason": problem[1]}
     with np.load(case["inputs"]) as archive:
         feeds = {key: archive[key] for key in archive.files}
     with captured_stderr() as lines:

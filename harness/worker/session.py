@@ -27,19 +27,24 @@ PROBE_MODEL = base64.b64decode("CAg6QQoOCgF4CgF4EgF5IgNBZGQSBXByb2JlWhMKAXgSDgoM
 
 @contextmanager
 def captured_stderr() -> Iterator[list[str]]:
-    """Collect what onnxruntime's C++ logger and Python warnings print while creating a session."""
+    """Collect what onnxruntime's C++ logger, its providers and Python warnings print while creating
+    a session: stderr and stdout both (some providers report unknown options on stdout)."""
     lines: list[str] = []
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
     with tempfile.TemporaryFile(mode="w+b") as sink, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        os.dup2(sink.fileno(), 2)
+        for fd in saved:
+            os.dup2(sink.fileno(), fd)
         try:
             yield lines
         finally:
+            sys.stdout.flush()
             sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
             sink.seek(0)
             text = sink.read().decode(errors="replace")
             sys.stderr.write(text)
@@ -77,13 +82,36 @@ def create_session(ort: Any, model: str | bytes, case: dict[str, Any], profile_p
                                 providers=providers)
 
 
-def provider_problem(ort: Any, case: dict[str, Any]) -> str | None:
-    """Why the requested provider cannot run at all here (tried on a trivial model), or None."""
+# Options that pick the hardware: a provider that cannot start with these is missing from the
+# machine (unavailable); one that starts with them but not with the rest was given bad options.
+DEVICE_OPTIONS = frozenset({"device_type", "device_id", "gpu_device_id", "device", "backend_path"})
+
+
+def provider_problem(ort: Any, case: dict[str, Any]) -> tuple[str, str] | None:
+    """(status, reason) when the provider cannot run the case here, tried on a trivial model, or None.
+
+    ``unavailable``: not in this build, or it cannot start on this machine's device. ``failed``:
+    it starts, but refuses the suite's other provider options (the suite is wrong, not the machine).
+    """
     provider = case["provider"]
     available = ort.get_available_providers()
     if provider not in available:
-        return (f"{provider} is not in this onnxruntime build (onnxruntime {ort.__version__} "
-                f"provides {', '.join(available)})")
+        return "unavailable", (f"{provider} is not in this onnxruntime build (onnxruntime {ort.__version__} "
+                               f"provides {', '.join(available)})")
+    options = case.get("provider_options") or {}
+    device = {k: v for k, v in options.items() if k in DEVICE_OPTIONS}
+    problem = _probe(ort, {**case, "provider_options": device})
+    if problem:
+        return "unavailable", problem
+    if options != device:
+        problem = _probe(ort, case, every_line=True)
+        if problem:
+            return "failed", f"{provider} refused the provider options {options}: {problem}"
+    return None
+
+
+def _probe(ort: Any, case: dict[str, Any], every_line: bool = False) -> str | None:
+    provider = case["provider"]
     with captured_stderr() as lines:
         try:
             session = create_session(ort, PROBE_MODEL, {**case, "session": {}})
@@ -95,7 +123,7 @@ def provider_problem(ort: Any, case: dict[str, Any]) -> str | None:
     if error:
         return f"{provider} failed to start: {first_line(clean(error))}"
     if provider not in assigned:
-        return f"onnxruntime fell back to {', '.join(assigned)}: {explain(lines) or 'no reason given'}"
+        return f"onnxruntime fell back to {', '.join(assigned)}: {explain(lines, every_line) or 'no reason given'}"
     return None
 
 
@@ -110,19 +138,24 @@ LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+ \[[EWIV]:onnxruntime:[^\]]*\]
 SOURCE_PREFIX = re.compile(r"^/\S+\.(cc|cpp|h):\d+ .*?\[(ONNXRuntimeError\] : \d+ : \w+ :|ERROR\]) ")
 ORT_ERROR = re.compile(r"^(\w+: )?\[ONNXRuntimeError\] : \d+ : \w+ : ")
 LIBRARY_PATH = re.compile(r"/\S+/(lib[\w.+-]+\.(so|dylib|dll)[\w.]*)")
+# "EP Error /onnxruntime/.../onnxruntime_pybind_state.cc:1053 std::shared_ptr<...> Foo(const A&, ...) Invalid option: x"
+EP_ERROR = re.compile(r"^EP Error \S+\.(cc|cpp|h):\d+ .*?\(.*?\) ")
+# onnxruntime's fallback banner: the reason is elsewhere
+NOISE = re.compile(r"^(\*+( EP Error \*+)?|when using \[.*|Falling back to \[.*)$")
 
 
 def clean(line: str) -> str:
     """One log line without colour codes, timestamps and source paths: just what went wrong."""
     line = LOG_PREFIX.sub("", ANSI.sub("", line).strip())
-    line = ORT_ERROR.sub("", SOURCE_PREFIX.sub("", line))
-    return LIBRARY_PATH.sub(r"\1", line)
+    line = ORT_ERROR.sub("", SOURCE_PREFIX.sub("", EP_ERROR.sub("", line)))
+    return "" if NOISE.match(line) else LIBRARY_PATH.sub(r"\1", line)
 
 
-def explain(lines: list[str]) -> str:
-    """The lines of onnxruntime's output that say what went wrong, newest first."""
+def explain(lines: list[str], every_line: bool = False) -> str:
+    """The lines of onnxruntime's output that say what went wrong, newest first (all of them with
+    ``every_line``: a provider's complaint about an option rarely says "error")."""
     keys = ("error", "fail", "not ", "unable", "cannot", "missing", "unsupported", "no such", "require")
     lines = [clean(line) for line in lines if clean(line)]
-    picked = [line for line in lines if any(k in line.lower() for k in keys)] or lines
+    picked = lines if every_line else [line for line in lines if any(k in line.lower() for k in keys)] or lines
     unique = list(dict.fromkeys(picked))
     return first_line(" | ".join(unique[-3:]))
