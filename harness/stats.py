@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 MAD_SCALE = 1.4826  # makes the MAD a consistent estimator of sigma for normal data
+BUSY_SHARE = 0.25  # other processes' share of all CPU time above which the machine was not quiet
 _TUKEY_K = 1.5
 _P999_MIN_N = 1000  # below this p99.9 is just an interpolation of the top two samples
 _Z90 = 1.2815516  # standard normal 90th percentile: (p90 - p50) / _Z90 estimates sigma for normal data

@@ -11,6 +11,7 @@ import numpy as np
 from scipy import stats as sps
 
 from ..results import CaseRecord, Run
+from ..stats import BUSY_SHARE
 from ..units import signed_pct as fmt_pct
 from .metrics import FAST_END, METRIC_BY_NAME, TARGET_BLOCKS, Metric
 
@@ -122,6 +123,8 @@ class Finding:
     floor_threshold: float | None = None  # the fast end must move at least this much too
     median_change: float | None = None  # change of p50 latency, expressed like this metric
     disturbed: str = ""  # why a run looks disturbed by other processes (p50 moved far more than p5)
+    every_process: str = ""  # "slower"/"faster": every candidate process median beyond every baseline one by the p50 minimum
+    busy: str = ""  # which run the harness measured on a busy machine (other processes' CPU share)
     threshold: float | None = None
     noise_threshold: float | None = None  # the grid's run-to-run noise floor (see noise_floor)
     p_value: float | None = None
@@ -187,18 +190,60 @@ def sample_evidence(base: Side, cand: Side, metric: Metric, threshold: float, fl
     floor = as_metric(metric, latency_floor)
     median = relative_change(quantile(b_segs, 50.0), quantile(c_segs, 50.0))
     disturbed = disturbance(median, latency_floor, floor_threshold)
+    moved, busy = every_process_moved(b_recs, c_recs, floor_threshold), busy_runs(b_recs, c_recs)
     size = block_size(metric, b_segs + c_segs)
     b_blocks = np.concatenate([block_values(s, metric, size, r) for s, r in zip(b_segs, b_recs)])
     c_blocks = np.concatenate([block_values(s, metric, size, r) for s, r in zip(c_segs, c_recs)])
     if b_blocks.size == 0 or c_blocks.size == 0:
         return Finding(base.case_id, metric.name, "", b_val, c_val, change, floor, floor_threshold,
-                       as_metric(metric, median), disturbed, threshold,
+                       as_metric(metric, median), disturbed, moved, busy, threshold,
                        note=f"fewer than {size} samples per worker: no block to test")
     return Finding(base.case_id, metric.name, "", b_val, c_val, change, floor, floor_threshold,
-                   as_metric(metric, median), disturbed, threshold,
+                   as_metric(metric, median), disturbed, moved, busy, threshold,
                    p_value=mann_whitney(b_blocks, c_blocks), n_baseline=int(b_blocks.size),
                    n_candidate=int(c_blocks.size), testable=min_attainable_p(b_blocks.size, c_blocks.size) <= alpha,
                    note=f"{b_blocks.size} vs {c_blocks.size} blocks of {size} samples")
+
+
+def process_medians(records: list[CaseRecord]) -> list[float]:
+    """The median of each worker process (one per repeat), the unit a rerun reproduces."""
+    out: list[float] = []
+    for record in records:
+        m = record.measurement
+        if m is not None and m.repeat_medians_ms:
+            out.extend(m.repeat_medians_ms)
+        elif record.latency_ms is not None:
+            out.append(record.latency_ms.p50)
+    return out
+
+
+MIN_PROCESSES = 2  # per side, for "every process moved" to mean more than one speed mode
+
+
+def every_process_moved(base: list[CaseRecord], cand: list[CaseRecord], threshold: float) -> str:
+    """"slower" when every candidate process's median is beyond every baseline process's median by
+    more than the minimum effect ("faster" likewise), else "". No process landing in a slow or fast
+    speed mode can explain that away: a guard may call it inconclusive, never ok."""
+    b, c = process_medians(base), process_medians(cand)
+    if len(b) < MIN_PROCESSES or len(c) < MIN_PROCESSES:
+        return ""  # one process is one draw of the machine's speed mode (40% apart here): it proves nothing
+    if min(c) > max(b) * (1 + threshold):
+        return "slower"
+    if max(c) < min(b) * (1 - threshold):
+        return "faster"
+    return ""
+
+
+def busy_runs(base: list[CaseRecord], cand: list[CaseRecord]) -> str:
+    """Which side the harness itself measured on a busy machine (other processes' share of the CPU)."""
+    found = []
+    for side, records in (("baseline", base), ("candidate", cand)):
+        shares = [r.measurement.other_processes_cpu for r in records
+                  if r.measurement is not None and r.measurement.other_processes_cpu is not None]
+        if shares and max(shares) > BUSY_SHARE:
+            found.append(f"the {side} run was measured on a busy machine (other processes used {max(shares):.0%} "
+                         "of the CPU)")
+    return " and ".join(found)
 
 
 def as_metric(metric: Metric, latency_change: float | None) -> float | None:

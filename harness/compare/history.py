@@ -14,8 +14,10 @@ from .evidence import (
     Finding,
     _missing_metric,
     as_metric,
+    busy_runs,
     collect,
     disturbance,
+    every_process_moved,
     quantile,
     relative_change,
     run_value,
@@ -101,8 +103,9 @@ def history_finding(case_id: str, history: list[CaseRecord], candidate: list[Cas
         finding = with_history_floor(finding, history, candidate, metric,
                                      floor_threshold(settings, case_id, threshold))
         guarded = speed_guard(finding, metric)
-        if guarded is not None:
+        if guarded is not None and guarded.verdict:
             return guarded
+        finding = guarded or finding
     return replace(finding, verdict="regression" if worse > 0 else "improvement")
 
 
@@ -121,4 +124,6 @@ def with_history_floor(finding: Finding, history: list[CaseRecord], candidate: l
     floor = relative_change(typical(h, FAST_END), typical(c, FAST_END))
     median = relative_change(typical(h, 50.0), typical(c, 50.0))
     return replace(finding, floor_change=as_metric(metric, floor), floor_threshold=tf,
-                   median_change=as_metric(metric, median), disturbed=disturbance(median, floor, tf))
+                   median_change=as_metric(metric, median), disturbed=disturbance(median, floor, tf),
+                   every_process=every_process_moved(history, candidate, tf),
+                   busy=busy_runs(history, candidate).replace("the baseline run was", "a history run was"))

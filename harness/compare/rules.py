@@ -65,8 +65,9 @@ def decide(finding: Finding, metric: Metric, alpha: float) -> Finding:
         return replace(finding, verdict="ok")
     direction = "regression" if worse > 0 else "improvement"
     guarded = speed_guard(finding, metric)
-    if guarded is not None:
+    if guarded is not None and guarded.verdict:
         return guarded
+    finding = guarded or finding  # a guard may only have added to the note
     if not finding.testable:
         what = "blocks" if metric.kind == "samples" else "runs"
         return replace(finding, verdict="inconclusive", note=(
@@ -78,6 +79,35 @@ def decide(finding: Finding, metric: Metric, alpha: float) -> Finding:
 
 
 def speed_guard(finding: Finding, metric: Metric) -> Finding | None:
+    """Overrule a speed change that is not the model's (None: the change stands), but never call a
+    change ok that every process shows (see every_process_guard)."""
+    guarded = fast_end_guard(finding, metric)
+    if guarded is None or guarded.verdict != "ok":
+        return guarded
+    return every_process_guard(finding, metric) or guarded
+
+
+def every_process_guard(finding: Finding, metric: Metric) -> Finding | None:
+    """A median beyond the minimum effect in every process, baseline and candidate alike, is what a
+    rerun will see too; the fast end staying put does not make it ok. It is a regression, or
+    inconclusive when the harness measured either run on a busy machine (say which)."""
+    worse = worse_by(metric, finding.change) or 0.0
+    moved = {"slower": 1, "faster": -1}.get(finding.every_process, 0)
+    bad = moved * (-1 if metric.higher_is_better else 1)  # throughput falls when latency rises
+    if bad == 0 or bad * worse <= 0:
+        return None
+    if finding.busy:
+        return replace(finding, verdict="inconclusive", note=(
+            f"{fmt_pct(finding.change)} in every process, but {finding.busy}; rerun on a quiet machine; "
+            f"{finding.note}"))
+    if worse > 0:
+        return replace(finding, verdict="", note=(  # decided by the test and the noise floor, as usual
+            f"every process {finding.every_process} by more than the minimum although the fast end (p5) moved "
+            f"{fmt_pct(finding.floor_change)}: the whole body of the distribution moved; {finding.note}"))
+    return None
+
+
+def fast_end_guard(finding: Finding, metric: Metric) -> Finding | None:
     """Overrule a speed change that is not the model's (None: the change stands).
 
     Only the fast end (p5) tells the model's cost from time other processes added. It did not

@@ -38,8 +38,6 @@ from ..suite import AccuracySpec, Suite
 from ..variants import VariantError, VariantStore
 from .local import WorkerOutcome, run_worker
 
-BUSY_SHARE = 0.25  # other processes' share of all CPU time above which the machine was not quiet
-
 
 @dataclass
 class RuntimeCache:
@@ -199,7 +197,7 @@ def thread_warnings(case: Case) -> list[str]:
 
 def busy_warnings(loops: list[dict[str, Any]]) -> list[str]:
     shares = [loop["other_processes_cpu"] for loop in loops if loop.get("other_processes_cpu") is not None]
-    if shares and max(shares) > BUSY_SHARE:
+    if shares and max(shares) > stats.BUSY_SHARE:
         return [f"busy machine: other processes used {max(shares):.0%} of CPU time while measuring"]
     return []
 
