@@ -16,7 +16,8 @@ from onnx import TensorProto, helper, numpy_helper
 REPO = Path(__file__).resolve().parents[1]
 
 # Short measurement settings: tests check behaviour, not speed.
-FAST_MEASURE = "measure: {warmup_s: 0.05, warmup_iterations: 2, min_iterations: 20, min_s: 0.2, max_s: 2, timeout_s: 60}"
+FAST_MEASURE = ("measure: {warmup_s: 0.05, warmup_iterations: 2, min_iterations: 20, min_s: 0.2, max_s: 2, timeout_s: 60, "
+                "repeats: 1}")
 
 
 def save_model(path: Path, graph: onnx.GraphProto, opset: int = 13) -> Path:

@@ -63,7 +63,7 @@ def ok_case(model: str, variant: str, target: str, *, p50: float, batch: int = 1
     samples = np.round(p50 * noise / np.median(noise), 6)
     samples[np.argsort(noise)[n_samples // 2]] = p50  # rounding keeps the order: the median is exactly p50
     summary = stats.summarize(samples.tolist())
-    medians = [p50 * (1 - spread / 2), p50 * (1 + spread / 2)]
+    medians = [p50 * (1 + spread * (k / 4 - 0.5)) for k in range(5)]  # five processes, p50 in the middle
     provider = PROVIDERS.get(target, f"{target}ExecutionProvider")
     on_requested, total = fallback or (40, 40)
     record = _base(model, variant, target, batch, streams, "ok", None, price_per_hour)
@@ -80,7 +80,7 @@ def ok_case(model: str, variant: str, target: str, *, p50: float, batch: int = 1
                     "import_onnxruntime": 20.0, "session_create_median": session_create,
                     "first_inference_median": first_inference if first_inference is not None else p50 * 4},
         measurement={"iterations": n_samples, "stop_reason": "minimums", "minimums_met": True, "precision": None,
-                     "precision_met": None, "median_ci_reached": True, "repeats": 2, "repeat_medians_ms": medians,
+                     "precision_met": None, "median_ci_reached": True, "repeats": 5, "repeat_medians_ms": medians,
                      "repeat_spread": stats.repeat_spread(medians), "unstable": list(unstable)},
         placement={"nodes": {provider: on_requested, **({"CPUExecutionProvider": total - on_requested}
                                                          if total > on_requested else {})},

@@ -368,7 +368,7 @@ def test_a_worker_over_its_memory_limit_fails_its_case(tmp_path: Path) -> None:
     suite = write(tmp_path, """
         name: greedy
         models: [{name: mlp, source: "builtin:mlp"}]
-        measure: {warmup_s: 0, min_iterations: 10, min_s: 0.2, max_s: 2, memory_limit_mb: 60, placement: false}
+        measure: {warmup_s: 0, min_iterations: 10, min_s: 0.2, max_s: 2, memory_limit_mb: 60, placement: false, repeats: 1}
         """)
     proc = harness("run", suite, "-o", tmp_path / "r")
     assert proc.returncode == EXIT_FAILED, proc.stdout + proc.stderr

@@ -219,7 +219,7 @@ def test_min_iterations_out_of_reach_is_not_minimums_met(write_suite, tmp_path) 
     (case,) = run_suite(write_suite, tmp_path, """
         name: short
         models: [{name: mlp, source: "builtin:mlp"}]
-        measure: {warmup_s: 0, warmup_iterations: 1, min_iterations: 1000000, min_s: 0, max_s: 0.3, placement: false}
+        measure: {warmup_s: 0, warmup_iterations: 1, min_iterations: 1000000, min_s: 0, max_s: 0.3, placement: false, repeats: 1}
         session: {intra_op_num_threads: 1}
         """, "short")
     m = case["measurement"]
@@ -237,7 +237,7 @@ def test_concurrency_sweep_throughput_is_measured_on_wall_time(write_suite, tmp_
           - {{name: one-thread, provider: CPUExecutionProvider, session: {{intra_op_num_threads: 1}}}}
           - {{name: all-cores, provider: CPUExecutionProvider, session: {{intra_op_num_threads: {CORES}}}}}
         matrix: {{batch: [2], streams: [1, 2]}}
-        measure: {{warmup_s: 0.05, warmup_iterations: 5, min_iterations: 50, min_s: 0.3, max_s: 2, placement: false}}
+        measure: {{warmup_s: 0.05, warmup_iterations: 5, min_iterations: 50, min_s: 0.3, max_s: 2, placement: false, repeats: 1}}
         """, "streams")
     by_id = {c["case_id"]: c for c in cases}
     assert set(by_id) == {f"mm/fp32/{t}/batch=2,streams={s}" for t in ("one-thread", "all-cores") for s in (1, 2)}
@@ -307,24 +307,13 @@ def mixture(fraction: float, slowdown: float, n: int = 4000, seed: int = 5) -> n
     return samples
 
 
-def test_steady_and_rarely_preempted_cases_are_stable() -> None:
-    assert stats.is_unstable(stats.summarize(mixture(0.0, 1.0)), None) == []
-    assert stats.is_unstable(stats.summarize(mixture(0.03, 3.0)), None) == []  # a few preemptions: ignored
-
-
-@pytest.mark.parametrize("fraction", [0.15, 0.3, 0.45])
-def test_a_disturbance_on_part_of_the_runs_is_flagged(fraction) -> None:
-    """The robust CV alone misses it (the MAD ignores up to half the samples); the upper tail does not."""
-    summary = stats.summarize(mixture(fraction, 2.0))
-    assert summary["cv_robust"] < 0.10
-    reasons = stats.is_unstable(summary, None)
-    assert len(reasons) == 1 and reasons[0].startswith("upper tail")
-
-
-def test_upper_tail_needs_20_samples() -> None:
-    few = [5.0] * 15 + [10.0] * 4
-    assert stats.is_unstable(stats.summarize(few), None) == []
-    assert stats.is_unstable(stats.summarize(few + [10.0]), None) != []
+def test_the_tail_is_shown_not_flagged() -> None:
+    """A long tail is a property of the model on this machine (p90/p50 of 1.1-1.3 is common here):
+    it is in latency_ms, and flags only what predicts that a rerun will differ."""
+    summary = stats.summarize(mixture(0.3, 2.0))
+    assert summary["p90"] > 1.5 * summary["p50"]
+    spread = stats.repeat_spread([5.0, 5.05, 4.98])
+    assert stats.reproducibility_flags(spread, 3) == []
 
 
 def _hog(deadline: float) -> None:
@@ -338,8 +327,9 @@ def _hog(deadline: float) -> None:
         time.sleep(0.1)
 
 
-def test_a_case_disturbed_by_cpu_load_is_flagged_unstable(write_suite, tmp_path) -> None:
-    """On-and-off busy loops on every core (bounded in time) while a 2-thread case runs: flagged.
+def test_a_case_disturbed_by_cpu_load_is_flagged(write_suite, tmp_path) -> None:
+    """On-and-off busy loops on every core (bounded in time) while a 2-thread case runs: flagged
+    as a busy machine (and usually as processes that differ).
 
     On and off, not constant: a load that slows every run alike leaves the samples as tight as
     a quiet run's (only slower), and no statistic of the samples can tell; a load that comes
@@ -367,5 +357,5 @@ def test_a_case_disturbed_by_cpu_load_is_flagged_unstable(write_suite, tmp_path)
             hog.join()
     assert case["measurement"]["unstable"], case["latency_ms"]
     # The hogs ran about half the time on every core: the worker saw the machine was not quiet.
-    assert case["measurement"]["other_processes_cpu"] > 0.1
-    assert any(w.startswith("busy machine") for w in case["measurement"]["warnings"])
+    assert case["measurement"]["other_processes_cpu"] > 0.25
+    assert any(w.startswith("busy machine") for w in case["measurement"]["unstable"])

@@ -43,7 +43,7 @@ models:
 {models}
 targets:
 {targets}
-measure: {{min_s: 0.2, min_iterations: 50, warmup_s: 0.05, max_s: 1}}
+measure: {{min_s: 0.2, min_iterations: 50, warmup_s: 0.05, max_s: 1, repeats: 1}}
 session: {{intra_op_num_threads: 1}}
 """
 

@@ -249,7 +249,7 @@ def test_a_signal_keeps_finished_cases_kills_the_worker_and_cleans_up(write_suit
         name: stopped
         models: [{name: tiny, source: "builtin:tiny"}]
         matrix: {batch: [1, 2, 3, 4, 5, 6, 7, 8]}
-        measure: {warmup_s: 0, min_iterations: 10, min_s: 0.5, max_s: 1, placement: false}
+        measure: {warmup_s: 0, min_iterations: 10, min_s: 0.5, max_s: 1, placement: false, repeats: 1}
         """)
     out = tmp_path / "r"
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(suite), "-o", str(out)],
@@ -307,7 +307,7 @@ def parent_bytes_written(write_suite, tmp_path: Path, cases: int) -> tuple[int, 
         name: linear
         models: [{{name: tiny, source: "builtin:tiny"}}]
         matrix: {{batch: {list(range(1, cases + 1))}}}
-        measure: {{warmup_s: 0, warmup_iterations: 1, min_iterations: 200, min_s: 0, max_s: 1, placement: false}}
+        measure: {{warmup_s: 0, warmup_iterations: 1, min_iterations: 200, min_s: 0, max_s: 1, placement: false, repeats: 1}}
         """, name=f"linear{cases}.yaml")
     io_file, out = tmp_path / f"io{cases}.txt", tmp_path / f"r{cases}"
     # The main thread's own counters: /proc/self/io also adds every reaped child (the workers).

@@ -74,7 +74,7 @@ def test_timeout_fails_that_case_and_the_run_goes_on(write_suite, models_dir, tm
     suite = write_suite("""
         name: timeouts
         models: [{name: slow, path: models/slow.onnx}, {name: fast, path: models/fast.onnx}]
-        measure: {warmup_s: 0, warmup_iterations: 1, min_iterations: 50, min_s: 0.2, max_s: 30, timeout_s: 4}
+        measure: {warmup_s: 0, warmup_iterations: 1, min_iterations: 50, min_s: 0.2, max_s: 30, timeout_s: 4, repeats: 1}
         session: {intra_op_num_threads: 1}
         """)
     out = run_cli("run", suite, "-o", tmp_path / "results")

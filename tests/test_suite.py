@@ -32,7 +32,7 @@ def test_minimal_suite_gets_defaults(write_suite) -> None:
     suite = loaded.suite
     assert [v.name for v in suite.variants] == ["fp32"]
     assert [t.name for t in suite.targets] == ["cpu"]
-    assert suite.measure.min_iterations == 100 and suite.measure.max_s == 30
+    assert suite.measure.min_iterations == 20 and suite.measure.max_s == 30 and suite.measure.repeats == 5
     assert len(loaded.sha256) == 64
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import stats
 from ..results import CaseRecord, Environment, Run, to_frame
 
 # Columns the tables read; a run without, say, p999 or accuracy still yields them (as NaN).
@@ -70,15 +71,17 @@ def _config_sort(params: dict[str, Any]) -> tuple:
 
 
 def _interval(case: CaseRecord) -> tuple[float, float]:
-    """The median's CI widened to cover every repeat's median: between-process variation is usually
-    the larger uncertainty, and a CI over pooled samples alone would hide it."""
-    latency = case.latency_ms
-    values: list[float] = []
-    if latency is not None:
-        values = [v for v in (latency.median_ci_low, latency.median_ci_high, latency.p50) if v is not None]
-    if case.measurement is not None:
-        values += case.measurement.repeat_medians_ms
-    return (min(values), max(values)) if values else (math.nan, math.nan)
+    """The range of the worker processes' medians (stats.between_process_interval): what a rerun
+    will see. A CI over one process's samples describes that process only (this VM's processes
+    land in speed modes 40% apart), so with fewer than 3 processes there is no interval (NaN),
+    and no pick is called clear."""
+    m = case.measurement
+    if m is None:
+        return math.nan, math.nan
+    if m.p50_interval_ms:
+        return m.p50_interval_ms[0], m.p50_interval_ms[1]
+    found = stats.between_process_interval(m.repeat_medians_ms) if m.repeat_medians_ms else None
+    return (found[0], found[1]) if found else (math.nan, math.nan)
 
 
 LOSS_EXACT = 1e-12  # 1 - cosine below this is float64 rounding in the cosine itself, i.e. an exact match

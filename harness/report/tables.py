@@ -126,7 +126,8 @@ def fastest(frame: pd.DataFrame, baseline: Baseline) -> pd.DataFrame:
         best = good.iloc[0]
         runner = good.iloc[1] if len(good) > 1 else None
         bad = group[group["verdict"].isin(BAD_ACCURACY) & (group["p50"] < best["p50"])]
-        decisive = None if runner is None else bool(best["interval_high"] < runner["interval_low"])
+        known = runner is not None and not (pd.isna(best["interval_high"]) or pd.isna(runner["interval_low"]))
+        decisive = None if runner is None else known and bool(best["interval_high"] < runner["interval_low"])
         excluded = [choice(r) for _, r in bad.iterrows()]
         notes = [best["notes"], f"faster but failing accuracy: {', '.join(excluded)}" if excluded else ""]
         rows.append({
@@ -140,7 +141,8 @@ def fastest(frame: pd.DataFrame, baseline: Baseline) -> pd.DataFrame:
             "runner_up_p50": runner["p50"] if runner is not None else math.nan,
             "margin": runner["p50"] / best["p50"] - 1 if runner is not None else math.nan,
             "decisive": decisive,
-            "confidence": {None: "only candidate", True: "yes", False: "no: intervals overlap"}[decisive],
+            "confidence": ("only candidate" if decisive is None else "yes" if decisive else
+                           "no: intervals overlap" if known else "no: fewer than 3 processes, no interval"),
             "baseline": f"{best['base_target_label']} · {best['base_variant']}" if pd.notna(best["base_p50"]) else "",
             "excluded": ", ".join(excluded), "notes": "; ".join(filter(None, notes)),
             "unstable": bool(best["unstable"]), "partial_fallback": bool(best["partial_fallback"]),
@@ -363,7 +365,11 @@ def _confidence(row: pd.Series) -> str:
         return "Only one eligible candidate was measured."
     margin = f"{row['margin'] * 100:.1f}%"
     if row["decisive"]:
-        return f"Clear: the runner-up ({row['runner_up']}) is {margin} slower and their intervals do not overlap."
+        return (f"Clear: the runner-up ({row['runner_up']}) is {margin} slower and the ranges of their worker "
+                "processes' medians do not overlap.")
+    if "fewer than 3 processes" in str(row.get("confidence", "")):
+        return (f"Undecided: the runner-up ({row['runner_up']}) is {margin} slower, but a case measured in fewer "
+                "than 3 worker processes cannot show what a rerun will give; set measure.repeats to 3 or more.")
     return (f"Too close to call: the runner-up ({row['runner_up']}) is only {margin} slower, "
             "within the measurement uncertainty.")
 

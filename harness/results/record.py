@@ -261,7 +261,9 @@ class Measurement(Part):
     repeat_medians_ms: list[float] = field(default_factory=list)
     repeat_iterations: list[int] = field(default_factory=list)
     repeat_spread: dict[str, Any] | None = None
-    unstable: list[str] = field(default_factory=list)
+    p50_interval_ms: list[float] | None = None  # [low, high] of the process medians: what a rerun will see
+    p50_interval_coverage: float | None = None  # 1 - 2 * 0.5**processes; None below 3 processes
+    unstable: list[str] = field(default_factory=list)  # may not reproduce: process spread, busy machine, ...
     warnings: list[str] = field(default_factory=list)
 
 

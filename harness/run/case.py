@@ -195,13 +195,6 @@ def thread_warnings(case: Case) -> list[str]:
     return []
 
 
-def busy_warnings(loops: list[dict[str, Any]]) -> list[str]:
-    shares = [loop["other_processes_cpu"] for loop in loops if loop.get("other_processes_cpu") is not None]
-    if shares and max(shares) > stats.BUSY_SHARE:
-        return [f"busy machine: other processes used {max(shares):.0%} of CPU time while measuring"]
-    return []
-
-
 def assemble(record: CaseRecord, case: Case, results: list[dict[str, Any]], outcomes: list[WorkerOutcome],
              suite: Suite) -> CaseRecord:
     """Merge the repeats of a case: pooled samples, per-repeat medians and spread, validity flags."""
@@ -211,11 +204,14 @@ def assemble(record: CaseRecord, case: Case, results: list[dict[str, Any]], outc
     summary = stats.summarize(samples)
     medians = [float(np.median(r["samples_ms"])) for r in results]
     spread = stats.repeat_spread(medians)
+    interval = stats.between_process_interval(medians)
     loops = [r["loop"] for r in results]
     iterations = sum(loop["iterations"] for loop in loops)
     wall = sum(loop["wall_s"] for loop in loops)
     batch = int(case.params.get("batch", 1))
     stop_reasons = sorted({loop["stop_reason"] for loop in loops})
+    busy = max((loop["other_processes_cpu"] for loop in loops if loop.get("other_processes_cpu") is not None),
+               default=None)
     memory = {k: float(np.median([r["memory_mb"][k] for r in results]))
               for k in ("rss_start", "rss_after_session", "rss_after_warmup", "rss_end")
               if all(r["memory_mb"].get(k) is not None for r in results)}
@@ -241,14 +237,15 @@ def assemble(record: CaseRecord, case: Case, results: list[dict[str, Any]], outc
             iterations=iterations, warmup_iterations=loops[0]["warmup_iterations"], duration_s=wall,
             stop_reason=stop_reasons[0] if len(stop_reasons) == 1 else stop_reasons,
             minimums_met=all(loop["minimums_met"] for loop in loops),
-            other_processes_cpu=max((loop["other_processes_cpu"] for loop in loops
-                                     if loop.get("other_processes_cpu") is not None), default=None),
+            other_processes_cpu=busy,
             precision=m.precision,
             precision_met=all(loop["precision_met"] for loop in loops) if m.precision else None,
             median_ci_reached=stats.median_ci_reached(int(summary["n"])), repeats=len(results),
             repeat_medians_ms=medians, repeat_iterations=[loop["iterations"] for loop in loops],
-            repeat_spread=spread, unstable=stats.is_unstable(summary, spread, m.unstable_cv, m.unstable_spread),
-            warnings=thread_warnings(case) + busy_warnings(loops)),
+            repeat_spread=spread, p50_interval_ms=list(interval[:2]) if interval else None,
+            p50_interval_coverage=interval[2] if interval else None,
+            unstable=stats.reproducibility_flags(spread, len(results), m.precision, busy, m.unstable_spread),
+            warnings=thread_warnings(case)),
         samples_ms=samples,
     )
     if first.get("gpu_memory_mb") is not None:
