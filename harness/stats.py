@@ -261,7 +261,7 @@ def reproducibility_flags(
     processes: int,
     precision: float | None = None,
     other_processes_cpu: float | None = None,
-    spread_threshold: float = 0.10,
+    spread_threshold: float = 0.25,
 ) -> list[str]:
     """Reasons a rerun may not reproduce this case's numbers; empty list = nothing says so.
 
