@@ -174,6 +174,12 @@ class MeasureSpec(Strict):
     precision: float | None = Field(None, gt=0, lt=1, description="Stop once the 95% CI of the median is within +-precision.")
     repeats: int = Field(5, ge=1, description="Fresh worker processes per case (warm-up, minimums and maximum "
                          "apply to each); 3 or more give an interval a rerun will respect.")
+    interleave: int = Field(8, ge=0, description="Cases whose worker processes run interleaved, in rounds of "
+                            "shuffled order, so that a slow minute or a process's speed mode lands on many cases a "
+                            "little instead of on one; 1 runs one case at a time, 0 the whole run at once (a "
+                            "cancelled run then keeps no case).")
+    order_seed: int | None = Field(None, description="Seed of the shuffled order (recorded in the results); "
+                                   "default: a new one per run.")
     timeout_s: float = Field(600.0, gt=0, description="Per worker process; a case past it fails.")
     accuracy_samples: int = Field(4, ge=1, description="Input sets compared with the reference.")
     # Identical processes on a shared 2-vCPU VM differ by 5-30% (speed modes); the interval carries that.

@@ -13,6 +13,7 @@ import sys
 import typer
 
 from ..errors import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
+from .ab import ab
 from .baseline import baseline_app
 from .compare import compare
 from .doctor import doctor
@@ -25,7 +26,7 @@ from .variants import variants
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark ONNX models across execution providers, precisions and machines.")
-for command in (run, validate, schema, doctor, variants, report, compare, export):
+for command in (run, validate, schema, doctor, variants, report, compare, ab, export):
     app.command()(command)
 app.add_typer(runtimes_app, name="runtimes")
 app.add_typer(baseline_app, name="baseline")

@@ -59,16 +59,13 @@ class RuntimeCache:
 
 
 def run_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, workdir: Path, plan: Plan) -> CaseRecord:
-    """The finished record of one case, with its start and end times and its notes."""
-    started = utc_now()
-    try:
-        record = measure_case(case, runtimes, variants, workdir, plan)
-    except (Exception, MemoryError) as exc:  # what one case needs (inputs, variants, reference) fails it alone
-        record = replace(base_record(case), reason=f"could not prepare the case: {type(exc).__name__}: "
-                                                   f"{' '.join(str(exc).split())[:300]}")
-    record.started_at, record.finished_at = started, utc_now()
-    record.notes = case_notes(record)
-    return record
+    """The finished record of one case, its processes one after the other (the pytest plugin;
+    ``harness run`` interleaves the processes of several cases, see RunSession)."""
+    run = CaseRun(case, plan, workdir)
+    run.prepare(runtimes, variants)
+    while run.pending:
+        run.measure_one()
+    return run.finish()
 
 
 def base_record(case: Case) -> CaseRecord:
@@ -80,57 +77,123 @@ def base_record(case: Case) -> CaseRecord:
                                       session_options=case.target.session.model_dump(exclude_none=True)))
 
 
-def measure_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, workdir: Path, plan: Plan) -> CaseRecord:
-    record = base_record(case)
-    runtime = runtimes.get(case)
-    if isinstance(runtime, str):
-        return replace(record, status="unavailable", reason=runtime)
-    record.runtime = replace(record.runtime, package=runtime.package, python=runtime.python, managed=runtime.managed,
-                             onnxruntime_version=runtime.onnxruntime_version,
-                             build_info=runtime.info.get("build_info"), ep_versions=runtime.info.get("ep_versions"))
-    try:
-        model_path = variants.path(case)
-    except VariantError as exc:
-        return replace(record, reason=f"variant {case.variant.name} could not be built: {exc}")
-    record.model_file = ModelFile(path=str(model_path), size_bytes=model_path.stat().st_size,
-                                  inputs=[{k: i[k] for k in ("name", "dtype", "shape", "fill")} for i in case.inputs])
-    suite = plan.loaded.suite
-    m = suite.measure
-    too_big = inputs_too_big(case)
-    if too_big:
-        return replace(record, reason=too_big)
-    np.savez(workdir / "inputs.npz", **make_feeds(case.inputs, case.model.seed))  # type: ignore[arg-type]
-    job: dict[str, Any] = {
-        "case_id": case.case_id, "model_path": str(model_path), "provider": case.target.provider,
-        "provider_options": case.target.options, "session": case.target.session.model_dump(exclude_none=True),
-        "inputs": str(workdir / "inputs.npz"), "measure": m.model_dump(), "streams": case.params.get("streams", 1),
-        "placement": False, "workdir": str(workdir), "reference": None,
-    }
-    try:
-        job["reference"] = variants.reference(case, workdir)
-        reference_error = None
-    except Exception as exc:  # the reference model itself failed to build or run: speed is still worth having
-        reference_error = f"reference outputs could not be computed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-    outcomes = []
-    for _ in range(m.repeats):
-        outcome = run_worker(runtime.python, {**job, "reference": None}, workdir, m.timeout_s, m.memory_limit_mb)
-        outcomes.append(outcome)
+@dataclass
+class CaseRun:
+    """One case on its way through a run: prepared once, measured by ``repeats`` fresh worker
+    processes (which a run may interleave with other cases' processes), then finished into its
+    record. Whatever one case needs and fails at fails that case alone, with the reason."""
+
+    case: Case
+    plan: Plan
+    workdir: Path
+    record: CaseRecord = field(init=False)
+    started: str = field(init=False, default_factory=utc_now)
+    runtime: RuntimeEnv | None = None
+    job: dict[str, Any] = field(default_factory=dict)
+    reference_error: str | None = None
+    outcomes: list[WorkerOutcome] = field(default_factory=list)
+    ended: CaseRecord | None = None  # set when the case stopped early (unavailable, failed)
+
+    def __post_init__(self) -> None:
+        self.record = base_record(self.case)
+
+    @property
+    def pending(self) -> bool:
+        """More worker processes to run."""
+        return self.ended is None and len(self.outcomes) < self.plan.loaded.suite.measure.repeats
+
+    def prepare(self, runtimes: RuntimeCache, variants: VariantStore) -> None:
+        try:
+            self._prepare(runtimes, variants)
+        except (Exception, MemoryError) as exc:
+            self.ended = self._cannot("prepare", exc)
+
+    def measure_one(self) -> None:
+        """One more timed worker process; a failing one ends the case."""
+        m = self.plan.loaded.suite.measure
+        assert self.runtime is not None
+        try:
+            outcome = run_worker(self.runtime.python, {**self.job, "reference": None}, self.workdir, m.timeout_s,
+                                 m.memory_limit_mb)
+        except (Exception, MemoryError) as exc:
+            self.ended = self._cannot("measure", exc)
+            return
+        self.outcomes.append(outcome)
         if outcome.result is None:
-            return replace(record, reason=outcome.failure_reason(m.timeout_s))
-        if outcome.result.get("status") != "ok":
-            return worker_failure(record, outcome.result)
-    try:
-        record = assemble(record, case, [o.result for o in outcomes if o.result is not None], outcomes, suite)
-    except RecordError as exc:
-        return replace(record, reason=f"the worker's result is malformed: {exc}")
-    accuracy, placement = untimed(runtime, {**job, "mode": "extras", "placement": m.placement}, workdir, m.timeout_s,
-                                  m.memory_limit_mb)
-    record.placement = placement
-    if reference_error:
-        record.accuracy = Accuracy(error=reference_error, verdict="error")
-    elif accuracy is not None:
-        record.accuracy = check_accuracy(accuracy, suite.accuracy)
-    return record
+            self.ended = replace(self.record, reason=outcome.failure_reason(m.timeout_s))
+        elif outcome.result.get("status") != "ok":
+            self.ended = worker_failure(self.record, outcome.result)
+
+    def finish(self) -> CaseRecord:
+        """The case's record, with its start and end times and its notes."""
+        record = self.ended
+        if record is None:
+            try:
+                record = self._finish()
+            except (Exception, MemoryError) as exc:
+                record = self._cannot("finish", exc)
+        record.started_at, record.finished_at = self.started, utc_now()
+        record.notes = case_notes(record)
+        return record
+
+    def _cannot(self, what: str, exc: BaseException) -> CaseRecord:
+        return replace(self.record, status="failed",
+                       reason=f"could not {what} the case: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+
+    def _prepare(self, runtimes: RuntimeCache, variants: VariantStore) -> None:
+        case, record = self.case, self.record
+        runtime = runtimes.get(case)
+        if isinstance(runtime, str):
+            self.ended = replace(record, status="unavailable", reason=runtime)
+            return
+        self.runtime = runtime
+        record.runtime = replace(record.runtime, package=runtime.package, python=runtime.python,
+                                 managed=runtime.managed, onnxruntime_version=runtime.onnxruntime_version,
+                                 build_info=runtime.info.get("build_info"), ep_versions=runtime.info.get("ep_versions"))
+        try:
+            model_path = variants.path(case)
+        except VariantError as exc:
+            self.ended = replace(record, reason=f"variant {case.variant.name} could not be built: {exc}")
+            return
+        record.model_file = ModelFile(path=str(model_path), size_bytes=model_path.stat().st_size,
+                                      inputs=[{k: i[k] for k in ("name", "dtype", "shape", "fill")}
+                                              for i in case.inputs])
+        too_big = inputs_too_big(case)
+        if too_big:
+            self.ended = replace(record, reason=too_big)
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        np.savez(self.workdir / "inputs.npz", **make_feeds(case.inputs, case.model.seed))  # type: ignore[arg-type]
+        self.job = {
+            "case_id": case.case_id, "model_path": str(model_path), "provider": case.target.provider,
+            "provider_options": case.target.options, "session": case.target.session.model_dump(exclude_none=True),
+            "inputs": str(self.workdir / "inputs.npz"), "measure": self.plan.loaded.suite.measure.model_dump(),
+            "streams": case.params.get("streams", 1), "placement": False, "workdir": str(self.workdir),
+            "reference": None,
+        }
+        try:
+            self.job["reference"] = variants.reference(case, self.workdir)
+        except Exception as exc:  # the reference model itself failed to build or run: speed is still worth having
+            self.reference_error = (f"reference outputs could not be computed: {type(exc).__name__}: "
+                                    f"{' '.join(str(exc).split())[:300]}")
+
+    def _finish(self) -> CaseRecord:
+        suite = self.plan.loaded.suite
+        m = suite.measure
+        assert self.runtime is not None
+        try:
+            record = assemble(self.record, self.case, [o.result for o in self.outcomes if o.result is not None],
+                              self.outcomes, suite)
+        except RecordError as exc:
+            return replace(self.record, reason=f"the worker's result is malformed: {exc}")
+        accuracy, placement = untimed(self.runtime, {**self.job, "mode": "extras", "placement": m.placement},
+                                      self.workdir, m.timeout_s, m.memory_limit_mb)
+        record.placement = placement
+        if self.reference_error:
+            record.accuracy = Accuracy(error=self.reference_error, verdict="error")
+        elif accuracy is not None:
+            record.accuracy = check_accuracy(accuracy, suite.accuracy)
+        return record
 
 
 def inputs_too_big(case: Case) -> str | None:

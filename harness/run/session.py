@@ -9,6 +9,7 @@ is removed however the run ends.
 
 from __future__ import annotations
 
+import random
 import shutil
 import signal
 import tempfile
@@ -25,7 +26,7 @@ from ..environment import fingerprint
 from ..plan import Case, Plan
 from ..results import CaseRecord, Environment, ResultsWriteError, ResultsWriter, Run, SuiteInfo, utc_now
 from ..variants import VariantStore
-from .case import RuntimeCache, run_case
+from .case import CaseRun, RuntimeCache, run_case
 
 
 class Reporter(Protocol):
@@ -74,10 +75,16 @@ def new_run(plan: Plan, runner: str, started: datetime) -> Run:
 class RunSession:
     """Runtimes, variant builds, scratch space and the results file of one run."""
 
-    def __init__(self, plan: Plan, out_dir: Path | None, runner: str, say: Callable[[str], None]) -> None:
+    def __init__(self, plan: Plan, out_dir: Path | None, runner: str, say: Callable[[str], None],
+                 settings: dict | None = None) -> None:
         started = datetime.now(UTC)
         self.plan = plan
         self.run = new_run(plan, runner, started)
+        self.run.settings.update(settings or {})  # before the header is written
+        m = plan.loaded.suite.measure
+        self.order_seed = m.order_seed if m.order_seed is not None else random.SystemRandom().randrange(2**32)
+        self.order = random.Random(self.order_seed)  # the interleaved order, reproducible from the results
+        self.run.settings["order_seed"] = self.order_seed
         self.writer = (ResultsWriter.create(out_dir, f"{plan.loaded.suite.name}-{started.strftime('%Y%m%dT%H%M%SZ')}",
                                             self.run) if out_dir is not None else None)
         self.scratch = Path(tempfile.mkdtemp(prefix="harness-run-"))
@@ -89,18 +96,51 @@ class RunSession:
     def path(self) -> Path | None:
         return self.writer.path if self.writer is not None else None
 
-    def measure(self, case: Case) -> CaseRecord:
-        workdir = self.scratch / f"case{self.count:04d}"
+    def _workdir(self) -> Path:
         self.count += 1
+        return self.scratch / f"case{self.count - 1:04d}"
+
+    def measure(self, case: Case) -> CaseRecord:
+        """One case, its processes one after the other (the pytest plugin's order)."""
+        workdir = self._workdir()
         workdir.mkdir()
         try:
             record = run_case(case, self.runtimes, self.variants, workdir, self.plan)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        self.keep(record)
+        return record
+
+    def measure_window(self, cases: list[Case], started: Callable[[Case], None],
+                       ended: Callable[[Case, CaseRecord], None]) -> None:
+        """Several cases, their worker processes interleaved: round by round, every case still
+        measuring runs one more process, in an order shuffled by the run's recorded seed
+        (randomised multiple interleaved trials: a process's speed mode, or a slow minute, lands
+        on many cases a little instead of on one case entirely). Cases are recorded in plan order
+        once every process of the window has run."""
+        runs = []
+        for case in cases:
+            started(case)
+            run = CaseRun(case, self.plan, self._workdir())
+            run.prepare(self.runtimes, self.variants)
+            runs.append(run)
+        while True:
+            due = [run for run in runs if run.pending]
+            if not due:
+                break
+            self.order.shuffle(due)
+            for run in due:
+                run.measure_one()
+        for run in runs:
+            record = run.finish()
+            shutil.rmtree(run.workdir, ignore_errors=True)
+            self.keep(record)
+            ended(run.case, record)
+
+    def keep(self, record: CaseRecord) -> None:
         self.run.cases.append(record)
         if self.writer is not None:
             self.writer.append(record)
-        return record
 
     def close(self, status: str) -> None:
         """End the file with the run's status; a write error here only counts if nothing else went wrong."""
@@ -135,11 +175,13 @@ def run_plan(plan: Plan, out_dir: Path, reporter: Reporter) -> RunOutcome:
     reporter.start(plan, session.path)
     status, signum = "aborted", None  # aborted: a harness error ended the run; it is raised on
     try:
+        window = plan.loaded.suite.measure.interleave or len(plan.cases)
+        index = {id(case): i for i, case in enumerate(plan.cases)}
         with interrupt_signals():
-            for index, case in enumerate(plan.cases):
-                reporter.case_start(index, case)
-                record = session.measure(case)
-                reporter.case_end(index, case, record)
+            for start in range(0, len(plan.cases), window):
+                session.measure_window(plan.cases[start:start + window],
+                                       lambda case: reporter.case_start(index[id(case)], case),
+                                       lambda case, record: reporter.case_end(index[id(case)], case, record))
         status = "complete"
     except KeyboardInterrupt as exc:
         status, signum = "interrupted", exc.signum if isinstance(exc, Interrupted) else signal.SIGINT

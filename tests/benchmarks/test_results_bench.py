@@ -36,7 +36,7 @@ def test_results_cost_is_linear_in_cases(tmp_path: Path) -> None:
         name: many
         models: [{{name: tiny, source: "builtin:tiny"}}]
         matrix: {{batch: {list(range(1, CASES + 1))}}}
-        measure: {{warmup_s: 0, warmup_iterations: 1, min_iterations: 2000, min_s: 0, max_s: 0.3, placement: false, repeats: 1}}
+        measure: {{warmup_s: 0, warmup_iterations: 1, min_iterations: 2000, min_s: 0, max_s: 0.3, placement: false, repeats: 1, interleave: 1}}
         """))
     io_file = tmp_path / "io.txt"
     # The harness process's main thread alone: /proc/self/io also adds every reaped worker.

@@ -1,0 +1,194 @@
+"""Paired A/B runs: baseline and candidate processes alternate in the same time window.
+
+Two runs made hours apart cannot cancel drift, neighbours or a VM's speed modes; a paired run
+can. For each case of the suite with the A/B axis (two targets, two models or two variants) set
+to the baseline and to the candidate, every round runs one fresh baseline process and one fresh
+candidate process, in a random order per round (the order comes from the recorded seed). The
+verdict for each case uses only the per-round ratios of the processes' medians, candidate over
+baseline: whatever slowed both processes of a round cancels.
+
+Decision (per case, on p50): the geometric mean of the round ratios and its 95% interval
+(Student t on the log ratios, n - 1 degrees of freedom). ``slower`` when the interval lies wholly
+above 1 + min_effect, ``faster`` when wholly below 1 - min_effect, ``same`` when it lies wholly
+within [1 - min_effect, 1 + min_effect], otherwise ``inconclusive``. The number of rounds is
+fixed in advance and never stops early, so the interval keeps its nominal error rate.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, InputError
+from .plan import Case, Plan, build_plan
+from .results import CaseRecord
+from .run.case import CaseRun
+from .run.session import RunSession
+from .suite import LoadedSuite
+
+AXES = {"target": "targets", "model": "models", "variant": "variants"}
+
+
+@dataclass
+class Pair:
+    """One case of the suite, measured for the baseline and the candidate."""
+
+    key: str  # the case id with the A/B axis left out
+    baseline: CaseRun
+    candidate: CaseRun
+    records: tuple[CaseRecord, CaseRecord] | None = None
+
+
+@dataclass
+class ABVerdict:
+    key: str
+    verdict: str  # slower | faster | same | inconclusive | failed
+    ratio: float | None = None  # geometric mean of candidate / baseline per round
+    low: float | None = None
+    high: float | None = None
+    rounds: int = 0
+    ratios: list[float] = field(default_factory=list)
+    baseline_p50: float | None = None
+    candidate_p50: float | None = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class ABResult:
+    axis: str
+    baseline: str
+    candidate: str
+    min_effect: float
+    rounds: int
+    order_seed: int
+    verdicts: list[ABVerdict]
+    results_path: Path | None
+
+    @property
+    def exit_code(self) -> int:
+        """Same contract as compare: 1 a regression (slower, or a newly failing case), 3 something
+        undecided, 0 every case decided and none slower."""
+        kinds = {v.verdict for v in self.verdicts}
+        if "slower" in kinds or "failed" in kinds:
+            return EXIT_FAILED
+        if "inconclusive" in kinds:
+            return EXIT_INCONCLUSIVE
+        return EXIT_OK
+
+
+def find_axis(loaded: LoadedSuite, baseline: str, candidate: str) -> str:
+    """The axis (target, model or variant) that declares both names."""
+    if baseline == candidate:
+        raise InputError(f"{loaded.path}: --baseline and --candidate are both {baseline!r}; name two different ones")
+    suite = loaded.suite
+    found = [axis for axis, attr in AXES.items()
+             if {baseline, candidate} <= {item.name for item in getattr(suite, attr)}]
+    if not found:
+        declared = "; ".join(f"{attr}: {', '.join(i.name for i in getattr(suite, attr))}" for attr in AXES.values())
+        raise InputError(f"{loaded.path}: no axis declares both {baseline!r} and {candidate!r} ({declared})")
+    return found[0]
+
+
+def pair_key(case: Case, axis: str) -> str:
+    parts = {"model": case.model.name, "variant": case.variant.name, "target": case.target.name}
+    parts[axis] = "*"
+    return "/".join([parts["model"], parts["variant"], parts["target"], case.case_id.rsplit("/", 1)[-1]])
+
+
+def t_quantile_975(df: int) -> float:
+    from scipy import stats as sps
+
+    return float(sps.t.ppf(0.975, df))
+
+
+def decide(key: str, ratios: list[float], min_effect: float) -> ABVerdict:
+    n = len(ratios)
+    logs = [math.log(r) for r in ratios]
+    mean = sum(logs) / n
+    verdict = ABVerdict(key, "inconclusive", math.exp(mean), rounds=n, ratios=ratios)
+    if n < 2:
+        verdict.note = "one round gives no interval; run more rounds"
+        return verdict
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
+    half = t_quantile_975(n - 1) * sd / math.sqrt(n)
+    low, high = math.exp(mean - half), math.exp(mean + half)
+    verdict.low, verdict.high = low, high
+    if low > 1 + min_effect:
+        verdict.verdict = "slower"
+    elif high < 1 - min_effect:
+        verdict.verdict = "faster"
+    elif low >= 1 - min_effect and high <= 1 + min_effect:
+        verdict.verdict = "same"
+    else:
+        verdict.note = (f"the 95% interval {low:.3f}-{high:.3f} reaches past the minimum effect "
+                        f"+-{min_effect:.0%}; run more rounds")
+    return verdict
+
+
+def run_ab(loaded: LoadedSuite, baseline: str, candidate: str, rounds: int, min_effect: float, out_dir: Path,
+           say: Callable[[str], None]) -> ABResult:
+    axis = find_axis(loaded, baseline, candidate)
+    flag = {"target": "targets", "model": "models", "variant": "variants"}[axis]
+    plan: Plan = build_plan(loaded, **{flag: [baseline, candidate]})
+    by_key: dict[str, dict[str, Case]] = {}
+    for case in plan.cases:
+        name = {"target": case.target.name, "model": case.model.name, "variant": case.variant.name}[axis]
+        by_key.setdefault(pair_key(case, axis), {})[name] = case
+    # every process of a pair runs once per round: the suite's repeats are replaced by the rounds
+    plan.loaded.suite.measure = plan.loaded.suite.measure.model_copy(update={"repeats": rounds})
+    session = RunSession(plan, out_dir, f"harness ab {axis} {baseline} vs {candidate}", say,
+                         settings={"ab": {"axis": axis, "baseline": baseline, "candidate": candidate, "rounds": rounds,
+                                          "min_effect": min_effect}})
+    pairs = []
+    try:
+        for key, sides in by_key.items():
+            if baseline in sides and candidate in sides:
+                pair = Pair(key, CaseRun(sides[baseline], plan, session._workdir()),
+                            CaseRun(sides[candidate], plan, session._workdir()))
+                pair.baseline.prepare(session.runtimes, session.variants)
+                pair.candidate.prepare(session.runtimes, session.variants)
+                pairs.append(pair)
+        for round_index in range(rounds):
+            order = list(pairs)
+            session.order.shuffle(order)
+            for pair in order:
+                sides_now = [pair.baseline, pair.candidate]
+                session.order.shuffle(sides_now)  # ABBA at random: neither side always goes first
+                for run in sides_now:
+                    if run.pending:
+                        run.measure_one()
+            say(f"round {round_index + 1}/{rounds} done")
+        verdicts = []
+        for pair in pairs:
+            records = (pair.baseline.finish(), pair.candidate.finish())
+            for run, record in zip((pair.baseline, pair.candidate), records):
+                shutil.rmtree(run.workdir, ignore_errors=True)
+                session.keep(record)
+            verdicts.append(judge(pair.key, records, min_effect))
+        session.close("complete")
+    except BaseException:
+        session.close("interrupted")
+        raise
+    return ABResult(axis, baseline, candidate, min_effect, rounds, session.order_seed, verdicts, session.path)
+
+
+def judge(key: str, records: tuple[CaseRecord, CaseRecord], min_effect: float) -> ABVerdict:
+    base, cand = records
+    if not base.ok or not cand.ok:
+        side, record = ("candidate", cand) if not cand.ok else ("baseline", base)
+        kind = "failed" if side == "candidate" and record.status == "failed" else "inconclusive"
+        return ABVerdict(key, kind, note=f"{side} {record.status}: {record.reason}")
+    b = base.measurement.repeat_medians_ms if base.measurement else []
+    c = cand.measurement.repeat_medians_ms if cand.measurement else []
+    ratios = [cm / bm for bm, cm in zip(b, c) if bm > 0]
+    verdict = decide(key, ratios, min_effect)
+    verdict.baseline_p50 = base.latency_ms.p50 if base.latency_ms else None
+    verdict.candidate_p50 = cand.latency_ms.p50 if cand.latency_ms else None
+    return verdict
