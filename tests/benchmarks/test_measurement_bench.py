@@ -126,8 +126,10 @@ def run_harness(folder: Path, suite_text: str, name: str = "suite") -> tuple[dic
                           capture_output=True, text=True, timeout=600)
     wall = time.perf_counter() - started
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    files = sorted(out.glob("*.json"))
-    document = json.loads(files[-1].read_text())
+    from harness.results import read
+
+    files = sorted(out.glob("*.jsonl"))
+    document = read(files[-1]).to_json()
     for case in document["cases"]:
         assert case["status"] == "ok", case.get("reason")
     return document, wall
@@ -227,7 +229,7 @@ def bench_once(benchmark: Any, fn: Callable[[], dict[str, Any]]) -> dict[str, An
 OVERHEAD_SUITE = """
     name: overhead-{model}
     models: [{{name: {model}, source: "builtin:{model}"}}]
-    measure: {{warmup_s: 0.3, warmup_iterations: 10, min_iterations: 200, min_s: {seconds}, max_s: 10, placement: false}}
+    measure: {{warmup_s: 0.3, warmup_iterations: 10, min_iterations: 200, min_s: {seconds}, max_s: 10, placement: false, repeats: 1}}
     session: {{intra_op_num_threads: 1}}
     """
 
@@ -413,7 +415,7 @@ def test_agreement_with_openvino_benchmark_app(benchmark, tmp_path) -> None:
         targets:
           - name: openvino
             options: {{device_type: CPU, num_of_threads: 1, load_config: '{F32}'}}
-        measure: {{warmup_s: 0.5, min_iterations: 100, min_s: 5, max_s: 10, placement: false}}
+        measure: {{warmup_s: 0.5, min_iterations: 100, min_s: 5, max_s: 10, placement: false, repeats: 1}}
         session: {{intra_op_num_threads: 1}}
         """
     first, _ = run_harness(tmp_path / "probe", suite_text.replace("min_s: 5", "min_s: 0.2"), "probe")
@@ -465,8 +467,8 @@ def test_agreement_with_openvino_benchmark_app(benchmark, tmp_path) -> None:
 
 # --- 3. time to result ------------------------------------------------------------------
 
-ADAPTIVE = "{warmup_s: 0.3, warmup_iterations: 10, min_iterations: 20, min_s: 0.05, max_s: 30, precision: 0.01, placement: false}"
-FIXED = "{warmup_s: 0.3, warmup_iterations: 10, min_iterations: 1000, min_s: 0, max_s: 60, placement: false}"
+ADAPTIVE = "{warmup_s: 0.3, warmup_iterations: 10, min_iterations: 20, min_s: 0.05, max_s: 30, precision: 0.01, placement: false, repeats: 1}"
+FIXED = "{warmup_s: 0.3, warmup_iterations: 10, min_iterations: 1000, min_s: 0, max_s: 60, placement: false, repeats: 1}"
 
 
 def iterations_to_reach(samples_ms: list[float], precision: float) -> int | None:
@@ -545,7 +547,7 @@ def test_fixed_cost_per_case(benchmark, tmp_path) -> None:
         name: fixed-{n}
         models: [{{name: tiny, source: "builtin:tiny"}}]
         matrix: {{k: {ks}}}
-        measure: {{warmup_s: 0, warmup_iterations: 0, min_iterations: 1, min_s: 0, max_s: 1, placement: {placement}}}
+        measure: {{warmup_s: 0, warmup_iterations: 0, min_iterations: 1, min_s: 0, max_s: 1, placement: {placement}, repeats: 1}}
         session: {{intra_op_num_threads: 1}}
         """
     from harness.models.sources import builtin_path
@@ -623,8 +625,8 @@ def test_unstable_flag_quiet_vs_disturbed(benchmark, tmp_path) -> None:
     The busy loop runs on the other core, on and off (50 % of each 200 ms): a disturbance that
     hits part of the runs, which is what a shared machine does. A busy loop that never stops is
     reported too: it slows every run alike, so no statistic of the samples can see it (that needs
-    a machine-load reading, see docs/measurement.md). `old_rule_unstable` is what robust CV and
-    repeat spread alone say, without the upper-tail check added to stats.is_unstable.
+    a machine-load reading, see docs/measurement.md). `unstable` holds the flags that predict a
+    different rerun (process spread, busy machine); cv_robust and upper_tail are shown, not flagged.
     """
     import multiprocessing
 
@@ -647,8 +649,7 @@ def test_unstable_flag_quiet_vs_disturbed(benchmark, tmp_path) -> None:
                 "repeat_medians_ms": [round(x, 4) for x in m["repeat_medians_ms"]],
                 "repeat_spread_rel_range": m["repeat_spread"]["rel_range"], "p50_ms": lat["p50"],
                 "cv_robust": lat["cv_robust"], "upper_tail": (lat["p90"] - lat["p50"]) / (1.2815516 * lat["p50"]),
-                "unstable": m["unstable"],
-                "old_rule_unstable": [r for r in m["unstable"] if not r.startswith("upper tail")]}
+                "unstable": m["unstable"]}
 
     def compare() -> dict[str, Any]:
         return {"model": "builtin:squeezenet", "repeats": 5,
