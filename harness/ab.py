@@ -17,7 +17,6 @@ fixed in advance and never stops early, so the interval keeps its nominal error 
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,22 +24,12 @@ from typing import Any
 
 from .errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, InputError
 from .plan import Case, Plan, build_plan
+from .report.terminal import case_line
 from .results import CaseRecord
-from .run.case import CaseRun
 from .run.session import RunSession
 from .suite import LoadedSuite
 
 AXES = {"target": "targets", "model": "models", "variant": "variants"}
-
-
-@dataclass
-class Pair:
-    """One case of the suite, measured for the baseline and the candidate."""
-
-    key: str  # the case id with the A/B axis left out
-    baseline: CaseRun
-    candidate: CaseRun
-    records: tuple[CaseRecord, CaseRecord] | None = None
 
 
 @dataclass
@@ -141,41 +130,31 @@ def run_ab(loaded: LoadedSuite, baseline: str, candidate: str, rounds: int, min_
     for case in plan.cases:
         name = {"target": case.target.name, "model": case.model.name, "variant": case.variant.name}[axis]
         by_key.setdefault(pair_key(case, axis), {})[name] = case
-    # every process of a pair runs once per round: the suite's repeats are replaced by the rounds
+    pairs = {key: (sides[baseline], sides[candidate]) for key, sides in by_key.items()
+             if baseline in sides and candidate in sides}
+    # One process per case and round, every round in a new shuffled order: the session's interleaved
+    # window with the rounds as its repeats, so round r of the baseline pairs with round r of the candidate.
     plan.loaded.suite.measure = plan.loaded.suite.measure.model_copy(update={"repeats": rounds})
     session = RunSession(plan, out_dir, f"harness ab {axis} {baseline} vs {candidate}", say,
                          settings={"ab": {"axis": axis, "baseline": baseline, "candidate": candidate, "rounds": rounds,
                                           "min_effect": min_effect}})
-    pairs = []
+    records: dict[str, CaseRecord] = {}
+
+    def ended(case: Case, record: CaseRecord) -> None:
+        records[case.case_id] = record
+        say(case_line(record))
+
+    status = "aborted"  # a harness error; it is raised on
     try:
-        for key, sides in by_key.items():
-            if baseline in sides and candidate in sides:
-                pair = Pair(key, CaseRun(sides[baseline], plan, session._workdir()),
-                            CaseRun(sides[candidate], plan, session._workdir()))
-                pair.baseline.prepare(session.runtimes, session.variants)
-                pair.candidate.prepare(session.runtimes, session.variants)
-                pairs.append(pair)
-        for round_index in range(rounds):
-            order = list(pairs)
-            session.order.shuffle(order)
-            for pair in order:
-                sides_now = [pair.baseline, pair.candidate]
-                session.order.shuffle(sides_now)  # ABBA at random: neither side always goes first
-                for run in sides_now:
-                    if run.pending:
-                        run.measure_one()
-            say(f"round {round_index + 1}/{rounds} done")
-        verdicts = []
-        for pair in pairs:
-            records = (pair.baseline.finish(), pair.candidate.finish())
-            for run, record in zip((pair.baseline, pair.candidate), records):
-                shutil.rmtree(run.workdir, ignore_errors=True)
-                session.keep(record)
-            verdicts.append(judge(pair.key, records, min_effect))
-        session.close("complete")
-    except BaseException:
-        session.close("interrupted")
+        session.measure_window([case for pair in pairs.values() for case in pair],
+                               lambda case: say(f"{case.case_id}: {rounds} rounds, interleaved"), ended)
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
         raise
+    finally:
+        session.close(status)
+    verdicts = [judge(key, (records[b.case_id], records[c.case_id]), min_effect) for key, (b, c) in pairs.items()]
     return ABResult(axis, baseline, candidate, min_effect, rounds, session.order_seed, verdicts, session.path)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar, Union
 
 SCHEMA_VERSION = 2
@@ -95,12 +95,11 @@ def _schema(cls: type[Part]) -> tuple[tuple[str, Any, bool], ...]:
     """(field, type hint, required) per saved field of a part; computed once per class."""
     if cls not in _SCHEMAS:
         hints = typing.get_type_hints(cls)
-        _SCHEMAS[cls] = tuple((f.name, hints[f.name], f.default is _MISSING and f.default_factory is _MISSING)
+        _SCHEMAS[cls] = tuple((f.name, hints[f.name], f.default is MISSING and f.default_factory is MISSING)
                               for f in fields(cls) if f.name not in cls.NOT_SAVED)
     return _SCHEMAS[cls]
 
 
-_MISSING = fields(Part)[0].default  # dataclasses.MISSING, without importing a private name
 
 
 def _kind(value: Any) -> str:
