@@ -23,6 +23,7 @@ from . import __version__
 from .models.inputs import make_feeds
 from .models.sources import ModelFile
 from .paths import cache_dir
+from .run.signals import reraise_interrupt
 from .suite import LoadedSuite, VariantSpec
 from .worker.protocol import CPU
 
@@ -62,6 +63,7 @@ class VariantStore:
             except VariantError as exc:
                 self.paths[key] = exc
             except Exception as exc:  # quantizers raise anything from KeyError to RuntimeError
+                reraise_interrupt(exc)
                 self.paths[key] = VariantError(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
         found = self.paths[key]
         if isinstance(found, VariantError):

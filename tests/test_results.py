@@ -274,6 +274,53 @@ def test_a_signal_keeps_finished_cases_kills_the_worker_and_cleans_up(write_suit
     assert workers.stdout.strip() == "", "a worker outlived the run"
 
 
+def test_an_interrupt_hidden_by_cleanup_still_stops_the_run(write_suite, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while numpy writes a case's inputs: zipfile's cleanup raises ValueError, which hides
+    the interrupt in its __context__. That is the run being stopped, not the case failing (CI saw
+    the case marked failed and the run go on to exit 1)."""
+    import numpy as np
+
+    from harness.run import case as case_module
+
+    suite = write_suite(TINY_SUITE.replace("[1, 2]", "[1, 2, 3]"))
+    real, calls = np.savez, []
+
+    def interrupted_savez(*args, **kwargs) -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            return real(*args, **kwargs)
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ValueError("Can't close the ZIP file while there is an open writing handle on it.") from None
+
+    monkeypatch.setattr(case_module.np, "savez", interrupted_savez)
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sys, "argv", ["harness", "run", str(suite), "-o", str(tmp_path / "r")])
+    with pytest.raises(SystemExit) as exit_:
+        cli_main()
+    assert exit_.value.code == 130
+    document = only_results(tmp_path / "r")
+    assert document["status"] == "interrupted"
+    assert all(c["status"] != "failed" or "could not prepare" not in c.get("reason", "") for c in document["cases"])
+
+
+def test_reraise_interrupt_finds_it_in_the_chain() -> None:
+    from harness.run.signals import Interrupted, reraise_interrupt
+
+    try:
+        try:
+            raise Interrupted(signal.SIGTERM)
+        except KeyboardInterrupt as inner:
+            raise RuntimeError("cleanup failed") from inner
+    except RuntimeError as exc:
+        with pytest.raises(Interrupted) as found:
+            reraise_interrupt(exc)
+    assert found.value.signum == signal.SIGTERM
+    reraise_interrupt(ValueError("an ordinary error"))  # no interrupt: returns
+
+
 def test_a_harness_bug_mid_run_exits_70_and_keeps_finished_cases(write_suite, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,6 +13,7 @@ import sys
 import typer
 
 from ..errors import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError
+from ..run.signals import reraise_interrupt
 from .ab import ab
 from .baseline import baseline_app
 from .compare import compare
@@ -53,6 +54,11 @@ def main() -> None:
             sys.exit(EXIT_INPUT)
         if type(exc).__name__ == "Abort":
             sys.exit(EXIT_INTERRUPTED)
+        try:  # an error raised while unwinding from Ctrl-C or SIGTERM is the interrupt, not a bug
+            reraise_interrupt(exc)
+        except KeyboardInterrupt as interrupt:
+            signum = getattr(interrupt, "signum", None)
+            sys.exit(128 + signum if signum else EXIT_INTERRUPTED)
         report_bug(exc)
         sys.exit(EXIT_BUG)
     sys.exit(code if isinstance(code, int) else EXIT_OK)

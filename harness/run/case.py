@@ -37,6 +37,7 @@ from ..runtimes import RuntimeUnavailable, ensure_runtime
 from ..suite import AccuracySpec, Suite
 from ..variants import VariantError, VariantStore
 from .local import WorkerOutcome, run_worker
+from .signals import reraise_interrupt
 
 
 @dataclass
@@ -53,6 +54,7 @@ class RuntimeCache:
             except RuntimeUnavailable as exc:
                 self.found[case.target.name] = f"runtime {case.target.package} unavailable: {exc}"
             except Exception as exc:  # a broken interpreter must fail its target's cases, not the run
+                reraise_interrupt(exc)
                 self.found[case.target.name] = (f"runtime {case.target.package} unavailable: "
                                                 f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
         return self.found[case.target.name]
@@ -106,6 +108,7 @@ class CaseRun:
         try:
             self._prepare(runtimes, variants)
         except (Exception, MemoryError) as exc:
+            reraise_interrupt(exc)
             self.ended = self._cannot("prepare", exc)
 
     def measure_one(self) -> None:
@@ -116,6 +119,7 @@ class CaseRun:
             outcome = run_worker(self.runtime.python, {**self.job, "reference": None}, self.workdir, m.timeout_s,
                                  m.memory_limit_mb)
         except (Exception, MemoryError) as exc:
+            reraise_interrupt(exc)
             self.ended = self._cannot("measure", exc)
             return
         self.outcomes.append(outcome)
@@ -131,6 +135,7 @@ class CaseRun:
             try:
                 record = self._finish()
             except (Exception, MemoryError) as exc:
+                reraise_interrupt(exc)
                 record = self._cannot("finish", exc)
         record.started_at, record.finished_at = self.started, utc_now()
         record.notes = case_notes(record)
@@ -174,6 +179,7 @@ class CaseRun:
         try:
             self.job["reference"] = variants.reference(case, self.workdir)
         except Exception as exc:  # the reference model itself failed to build or run: speed is still worth having
+            reraise_interrupt(exc)
             self.reference_error = (f"reference outputs could not be computed: {type(exc).__name__}: "
                                     f"{' '.join(str(exc).split())[:300]}")
 

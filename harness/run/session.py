@@ -14,12 +14,10 @@ import shutil
 import signal
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Protocol
 
 from ..environment import fingerprint
@@ -27,6 +25,7 @@ from ..plan import Case, Plan
 from ..results import CaseRecord, Environment, ResultsWriteError, ResultsWriter, Run, SuiteInfo, utc_now
 from ..variants import VariantStore
 from .case import CaseRun, RuntimeCache, run_case
+from .signals import Interrupted, interrupt_signals
 
 
 class Reporter(Protocol):
@@ -35,29 +34,6 @@ class Reporter(Protocol):
     def case_start(self, index: int, case: Case) -> None: ...
     def case_end(self, index: int, case: Case, record: CaseRecord) -> None: ...
     def finish(self, run: Run) -> None: ...
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, handled like Ctrl-C: the worker dies, finished cases stay."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-@contextmanager
-def interrupt_signals() -> Iterator[None]:
-    """CI cancellation sends SIGTERM, a closed terminal SIGHUP: both end the run like SIGINT."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Interrupted(signum)
-
-    saved = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, previous in saved.items():
-            signal.signal(s, previous)
 
 
 def new_run(plan: Plan, runner: str, started: datetime) -> Run:
