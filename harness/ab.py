@@ -134,7 +134,9 @@ def run_ab(loaded: LoadedSuite, baseline: str, candidate: str, rounds: int, min_
              if baseline in sides and candidate in sides}
     # One process per case and round, every round in a new shuffled order: the session's interleaved
     # window with the rounds as its repeats, so round r of the baseline pairs with round r of the candidate.
-    plan.loaded.suite.measure = plan.loaded.suite.measure.model_copy(update={"repeats": rounds})
+    suite = plan.loaded.suite
+    suite.measure = suite.measure.model_copy(update={"repeats": rounds})
+    suite.serving = suite.serving.model_copy(update={"repeats": rounds})  # a LoadGen test per case and round
     session = RunSession(plan, out_dir, f"harness ab {axis} {baseline} vs {candidate}", say,
                          settings={"ab": {"axis": axis, "baseline": baseline, "candidate": candidate, "rounds": rounds,
                                           "min_effect": min_effect}})
@@ -158,15 +160,31 @@ def run_ab(loaded: LoadedSuite, baseline: str, candidate: str, rounds: int, min_
     return ABResult(axis, baseline, candidate, min_effect, rounds, session.order_seed, verdicts, session.path)
 
 
+def serving_ratios(base: CaseRecord, cand: CaseRecord) -> list[float]:
+    """Per round, the LoadGen figure of each side as a cost ratio (above 1: the candidate is worse):
+    latency at the bound for a server at a fixed rate, inverted rates for peak and offline QPS."""
+    assert base.serving is not None and cand.serving is not None
+    b = base.serving.repeat_figures or [None]
+    c = cand.serving.repeat_figures or [None]
+    is_rate = base.serving.scenario == "offline" or bool(base.serving.settings.get("find_peak"))
+    return [(bv / cv if is_rate else cv / bv) for bv, cv in zip(b, c) if bv and cv]
+
+
 def judge(key: str, records: tuple[CaseRecord, CaseRecord], min_effect: float) -> ABVerdict:
     base, cand = records
     if not base.ok or not cand.ok:
         side, record = ("candidate", cand) if not cand.ok else ("baseline", base)
         kind = "failed" if side == "candidate" and record.status == "failed" else "inconclusive"
         return ABVerdict(key, kind, note=f"{side} {record.status}: {record.reason}")
-    b = base.measurement.repeat_medians_ms if base.measurement else []
-    c = cand.measurement.repeat_medians_ms if cand.measurement else []
-    ratios = [cm / bm for bm, cm in zip(b, c) if bm > 0]
+    if base.serving is not None and cand.serving is not None:
+        ratios = serving_ratios(base, cand)
+    else:
+        b = base.measurement.repeat_medians_ms if base.measurement else []
+        c = cand.measurement.repeat_medians_ms if cand.measurement else []
+        ratios = [cm / bm for bm, cm in zip(b, c) if bm > 0]
+    if not ratios:
+        return ABVerdict(key, "inconclusive", note="no round gave both sides a figure (a serving peak search "
+                         "that found no VALID rate has none)")
     verdict = decide(key, ratios, min_effect)
     verdict.baseline_p50 = base.latency_ms.p50 if base.latency_ms else None
     verdict.candidate_p50 = cand.latency_ms.p50 if cand.latency_ms else None

@@ -33,7 +33,7 @@ def probe_provider(python: str, target: Target, timeout: float = 300) -> dict[st
 def check_target(name: str, create: bool, say: Callable[[str], None]) -> dict[str, Any]:
     target = resolve_target(TargetSpec(name=name), SessionSpec(), 0)
     row = {"target": name, "provider": target.provider, "runtime": target.package, "onnxruntime": None,
-           "available": False, "reason": None}
+           "available": False, "reason": None, "loadgen": None}
     problem = target.platform_problem()
     if problem:
         return {**row, "reason": problem}
@@ -47,6 +47,8 @@ def check_target(name: str, create: bool, say: Callable[[str], None]) -> dict[st
     except RuntimeUnavailable as exc:
         return {**row, "reason": str(exc)}
     row["onnxruntime"] = runtime.onnxruntime_version
+    row["loadgen"] = ("yes" if runtime.info.get("loadgen") else "on first serving case" if runtime.managed
+                      else "no: pip install 'onnx-harness[serving]'")
     row["runtime"] = f"{target.package} ({'managed' if runtime.managed else 'harness env' if runtime.python == sys.executable else runtime.python})"
     return {**row, **{k: v for k, v in probe_provider(runtime.python, target).items() if k != "onnxruntime_version"}}
 

@@ -13,6 +13,7 @@ EXIT_FAILED = 1  # run: a case failed; compare: a regression
 EXIT_INPUT = 2
 EXIT_INCONCLUSIVE = 3
 EXIT_ACCURACY = 4  # run: every case ran, but a variant fell below the suite's accuracy thresholds
+EXIT_INVALID = 5  # run: every case ran, but a LoadGen serving scenario was INVALID (LoadGen's verdict)
 EXIT_BUG = 70  # EX_SOFTWARE: a harness bug, never to be read as "a case failed" (1) or "ok" (0)
 EXIT_INTERRUPTED = 130
 

@@ -8,6 +8,7 @@ measured, with one line that names the field.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,8 @@ def expand(loaded: LoadedSuite) -> list[tuple[int, int, int, dict[str, Any]]]:
         for m, v, t in itertools.product(models, variants, targets):
             for values in itertools.product(*grid.values()):
                 params = dict(zip(grid, values))
+                if params.get("scenario", "single-stream") != "server":
+                    params.pop("qps", None)  # a rate only a server scenario is offered at
                 key = case_id(names["model"][m], names["variant"][v], names["target"][t], params)
                 if key not in seen:
                     seen.add(key)
@@ -139,7 +142,7 @@ def plan_warnings(loaded: LoadedSuite, cases: list[Case], model_files: dict[str,
     """Things that are legal but rarely meant: said once, before anything runs."""
     suite = loaded.suite
     out = []
-    used: set[str] = {"batch", "streams"}
+    used: set[str] = {"batch", "streams", "scenario", "qps"}  # the runner reads these itself
     for model in suite.models:
         used |= {str(d) for spec in model.inputs.values() for d in (spec.shape or []) if isinstance(d, str)}
         used |= {str(v) for v in model.dims.values() if isinstance(v, str)}
@@ -150,12 +153,25 @@ def plan_warnings(loaded: LoadedSuite, cases: list[Case], model_files: dict[str,
         if key not in used and len(values) > 1:
             out.append(f"{relative(loaded.path)}: matrix.{key} is used by no model's inputs or dims, yet it "
                        f"multiplies the cases by {len(values)}; the cases differ only in their id")
+    serving = suite.serving
+    needed = early_stopping_minimum(serving.find_peak.percentile if serving.find_peak and
+                                    serving.find_peak.percentile else serving.percentile)
+    if any(c.params.get("scenario") == "server" for c in cases) and serving.min_queries < needed:
+        out.append(f"{relative(loaded.path)}: serving.min_queries {serving.min_queries} is below the {needed} "
+                   f"queries LoadGen's early stopping needs at that percentile even when no query is over the "
+                   f"bound: every server run will be INVALID; raise it to {needed} or more")
     if len(cases) > LARGE_PLAN:
         m = suite.measure
         per_case = m.repeats * (max(m.min_s, 0.1) + m.warmup_s + 0.5)  # + worker start and the untimed pass
         out.append(f"{relative(loaded.path)}: {len(cases):,} cases; at about {per_case:.1f} s each that is "
                    f"{len(cases) * per_case / 3600:.1f} hours of measuring")
     return out
+
+
+def early_stopping_minimum(percentile: float, confidence: float = 0.99) -> int:
+    """Queries LoadGen's early stopping needs at a latency percentile with none over the bound:
+    the smallest n with (percentile/100)**n <= 1 - confidence (459 at p99, 44 at p90)."""
+    return math.ceil(math.log(1 - confidence) / math.log(percentile / 100))
 
 
 def describe(plan: Plan) -> str:

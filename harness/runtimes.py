@@ -56,6 +56,11 @@ try:
         info["onnxruntime_packages"] = []
 except Exception as exc:
     info["error"] = f"onnxruntime does not import: {exc}"
+try:
+    import mlperf_loadgen
+    info["loadgen"] = True
+except Exception:
+    info["loadgen"] = False
 print(json.dumps(info))
 """
 
@@ -168,6 +173,31 @@ def create_runtime(package: str, version: str | None, say: Callable[[str], None]
     say(f"runtime {folder.name}: ready (onnxruntime {info.get('onnxruntime_version')}, "
         f"providers {', '.join(info.get('available_providers', []))})")
     return Runtime(python, package, True, info)
+
+
+LOADGEN_PACKAGE = "mlcommons-loadgen"
+
+
+def loadgen_problem(runtime: Runtime, say: Callable[[str], None] = lambda _: None) -> str | None:
+    """None when the runtime can run LoadGen scenarios, installing LoadGen into a managed runtime
+    on first use; otherwise what the user must do."""
+    if runtime.info.get("loadgen"):
+        return None
+    if runtime.managed:
+        say(f"runtime {runtime.package}: pip install {LOADGEN_PACKAGE} (first serving scenario)")
+        try:
+            _step([runtime.python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
+                   LOADGEN_PACKAGE], say, f"pip install {LOADGEN_PACKAGE}")
+        except RuntimeUnavailable as exc:
+            return f"MLPerf LoadGen could not be installed into the runtime: {exc}"
+        if probe(runtime.python).get("loadgen"):
+            runtime.info["loadgen"] = True
+            return None
+        return f"{LOADGEN_PACKAGE} installed into {runtime.python} but mlperf_loadgen does not import"
+    if runtime.python == sys.executable:
+        return ("MLPerf LoadGen is not installed: pip install 'onnx-harness[serving]' (or pip install "
+                f"{LOADGEN_PACKAGE}) to run server and offline scenarios")
+    return f"runtime.python {runtime.python} lacks MLPerf LoadGen: run '{runtime.python} -m pip install {LOADGEN_PACKAGE}'"
 
 
 def _step(command: list[str], say: Callable[[str], None], what: str) -> None:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InputError
+from .worker.protocol import SCENARIOS
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
 AXES = ("model", "variant", "target")
@@ -196,6 +197,54 @@ class MeasureSpec(Strict):
         return self
 
 
+class FindPeakSpec(Strict):
+    """server: search the highest target QPS whose LoadGen run is VALID."""
+
+    latency_ms: float | None = Field(None, gt=0, description="Latency bound; default: serving.latency_ms.")
+    percentile: float | None = Field(None, gt=0, lt=100, description="Percentile the bound applies to; default: "
+                                     "serving.percentile.")
+    max_runs: int = Field(8, ge=2, le=30, description="Server runs at most (after one offline run that bounds "
+                          "the capacity).")
+    tolerance: float = Field(0.05, gt=0, lt=1, description="Stop once the best VALID and the lowest INVALID rate "
+                             "are this close (relative).")
+    confirm: float | None = Field(1.3, gt=1, description="After the search, one more server run at this multiple "
+                                  "of the peak, in the same process: it should be INVALID; if it is VALID the peak "
+                                  "is understated and the case says so. null: skip it.")
+
+
+class ServingSpec(Strict):
+    """LoadGen settings for the server and offline scenarios (matrix parameter ``scenario``).
+
+    Defaults are short for a small machine. A submission-grade MLPerf run needs far more: at least
+    600 s per run and LoadGen's own query counts (270,336 for server); set min_duration_s and
+    min_queries accordingly."""
+
+    target_qps: float | None = Field(None, gt=0, description="server: queries/s offered, when the case has no "
+                                     "'qps' matrix parameter.")
+    latency_ms: float = Field(100.0, gt=0, description="server: the latency bound (from each query's scheduled "
+                              "arrival, so queueing counts).")
+    percentile: float = Field(99.0, gt=0, lt=100, description="server: the percentile the bound applies to.")
+    find_peak: FindPeakSpec | None = Field(None, description="server cases without 'qps' search their peak QPS.")
+    threads: int | None = Field(None, ge=1, le=MAX_THREADS, description="Threads answering queries, sharing one "
+                                "session; default: this machine's CPU count.")
+    min_duration_s: float = Field(2.0, gt=0, description="Per LoadGen run (MLPerf requires 600).")
+    max_duration_s: float = Field(60.0, gt=0, description="Per LoadGen run: a cap, so a low QPS cannot run for hours.")
+    min_queries: int = Field(500, ge=1, description="Per LoadGen run. Early stopping at p99 needs about 460 "
+                             "queries even when none is over the bound.")
+    seed: int = Field(0, ge=0, description="LoadGen's schedule, QSL and sample-index seeds.")
+    repeats: int = Field(1, ge=1, description="Fresh worker processes per serving case, each a full LoadGen "
+                         "test (a peak search included); the record shows the process with the median figure "
+                         "and keeps every figure. 1 is MLPerf's way: one run, one verdict.")
+
+    @model_validator(mode="after")
+    def _one_way_to_pick_qps(self) -> ServingSpec:
+        if self.target_qps is not None and self.find_peak is not None:
+            raise ValueError("give either 'target_qps' (a fixed rate) or 'find_peak' (search it), not both")
+        if self.max_duration_s < self.min_duration_s:
+            raise ValueError(f"max_duration_s ({self.max_duration_s}) is below min_duration_s ({self.min_duration_s})")
+        return self
+
+
 class AccuracySpec(Strict):
     min_cosine: float | None = Field(None, ge=-1, le=1)
     min_top1: float | None = Field(None, ge=0, le=1)
@@ -214,6 +263,7 @@ class Suite(Strict):
     measure: MeasureSpec = Field(default_factory=MeasureSpec)
     session: SessionSpec = Field(default_factory=SessionSpec)
     accuracy: AccuracySpec = Field(default_factory=AccuracySpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec)
     reference: str | None = Field(None, description="Reference variant for accuracy; default: the fp32 one.")
 
     @field_validator("variants", mode="before")
@@ -238,6 +288,12 @@ class Suite(Strict):
                 raise ValueError(f"matrix.{key} repeats a value")
             if key in ("batch", "streams") and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
                 raise ValueError(f"matrix.{key} must be positive integers")
+            if key == "scenario" and not all(v in SCENARIOS for v in values):
+                wrong = next(v for v in values if v not in SCENARIOS)
+                raise ValueError(f"matrix.scenario: {wrong!r} is not a scenario; known: {', '.join(SCENARIOS)}")
+            if key == "qps" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                                        and math.isfinite(v) for v in values):
+                raise ValueError("matrix.qps must be positive numbers (queries per second)")
         return value
 
     @model_validator(mode="after")
@@ -253,6 +309,14 @@ class Suite(Strict):
                 unknown = sorted(set(rule) - known)
                 if unknown:
                     raise ValueError(f"{rule_kind} rule names unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        scenarios = {*self.matrix.get("scenario", []), *(r["scenario"] for r in self.include if "scenario" in r)}
+        if (not scenarios <= set(SCENARIOS)):
+            wrong = sorted(map(str, scenarios - set(SCENARIOS)))[0]
+            raise ValueError(f"include: {wrong!r} is not a scenario; known: {', '.join(SCENARIOS)}")
+        if "server" in scenarios and "qps" not in self.matrix and self.serving.target_qps is None \
+                and self.serving.find_peak is None:
+            raise ValueError("scenario 'server' needs a rate: a 'qps' matrix parameter, serving.target_qps, or "
+                             "serving.find_peak to search the peak")
         if self.reference is not None and self.reference not in {v.name for v in self.variants}:
             raise ValueError(f"reference {self.reference!r} is not a declared variant")
         return self
@@ -266,7 +330,8 @@ class Suite(Strict):
 # section key -> its model, for "did you mean" within the section an unknown key sits in
 _SECTIONS: dict[str, type[BaseModel]] = dict(
     measure=MeasureSpec, session=SessionSpec, accuracy=AccuracySpec, models=ModelSpec, variants=VariantSpec,
-    targets=TargetSpec, calibration=CalibrationSpec, runtime=RuntimeSpec)
+    targets=TargetSpec, calibration=CalibrationSpec, runtime=RuntimeSpec, serving=ServingSpec,
+    find_peak=FindPeakSpec)
 
 
 class LoadedSuite(BaseModel):
@@ -418,7 +483,7 @@ def _section_fields(parent: tuple) -> list[str]:
 
 def _field_names() -> list[str]:
     names: set[str] = set()
-    for model in (Suite, ModelSpec, InputSpec, VariantSpec, CalibrationSpec, TargetSpec, RuntimeSpec, SessionSpec, MeasureSpec, AccuracySpec):
+    for model in (Suite, ModelSpec, InputSpec, VariantSpec, CalibrationSpec, TargetSpec, RuntimeSpec, SessionSpec, MeasureSpec, AccuracySpec, ServingSpec, FindPeakSpec):
         names.update(model.model_fields)
     return sorted(names)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -80,3 +82,23 @@ def only_results(folder: Path) -> dict:
     files = sorted(folder.glob("*.jsonl"))
     assert len(files) == 1, files
     return read(files[0]).to_json()
+
+
+# --- the browser tests (HTML report, serving chart) ---------------------------------------------
+
+
+def find_chromium() -> str | None:
+    for name in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome", "chrome"):
+        if name and (path := shutil.which(name)):
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = find_chromium()
+    if path is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("chromium not found but CI is set: install it (apt-get install -y chromium)")
+        pytest.skip("chromium not installed (apt-get install -y chromium); CI=true turns this into a failure")
+    return path

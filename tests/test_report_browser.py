@@ -11,7 +11,6 @@ import base64
 import fcntl
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -30,13 +29,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
          "--remote-debugging-pipe"]
-
-
-def find_chromium() -> str | None:
-    for name in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome", "chrome"):
-        if name and (path := shutil.which(name)):
-            return path
-    return None
 
 
 class Browser:
@@ -213,14 +205,6 @@ def problems(events: list[dict[str, Any]]) -> tuple[list[str], list[str], list[s
     return errors, requests, dialogs
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("chromium not found but CI is set: install it (apt-get install -y chromium)")
-        pytest.skip("chromium not installed (apt-get install -y chromium); CI=true turns this into a failure")
-    return path
 
 
 @pytest.mark.slow

@@ -21,9 +21,9 @@ def doctor(
     console = make_console()
     rows = check(target, create, lambda text: console.print(text, markup=False))
     table = Table(title="targets on this machine", title_justify="left")
-    for column in ("target", "provider", "runtime", "onnxruntime", "available", "why not"):
+    for column in ("target", "provider", "runtime", "onnxruntime", "LoadGen", "available", "why not"):
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row["target"], row["provider"], escape(str(row["runtime"])), row["onnxruntime"] or "-",
-                      "[green]yes[/]" if row["available"] else "[red]no[/]", escape(row.get("reason") or ""))
+                      escape(row.get("loadgen") or "-"), "[green]yes[/]" if row["available"] else "[red]no[/]", escape(row.get("reason") or ""))
     console.print(table)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import EXIT_ACCURACY, EXIT_FAILED, EXIT_OK
+from ..errors import EXIT_ACCURACY, EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from .common import SuiteArg
 
 
@@ -42,4 +42,6 @@ def run(
         console.print(f"report: {written}", markup=False, highlight=False)
     if outcome.any_failed:
         raise typer.Exit(EXIT_FAILED)
-    raise typer.Exit(EXIT_ACCURACY if outcome.any_accuracy_failed else EXIT_OK)
+    if outcome.any_accuracy_failed:
+        raise typer.Exit(EXIT_ACCURACY)
+    raise typer.Exit(EXIT_INVALID if outcome.any_invalid else EXIT_OK)

@@ -67,9 +67,27 @@ def run_value(record: CaseRecord, metric: Metric) -> float | None:
         value = record.throughput.samples_per_s if record.throughput else None
     elif metric.name == "peak_memory":
         value = record.memory_mb.peak_rss if record.memory_mb else None
+    elif metric.name in SERVING_METRICS:
+        value = serving_value(record, metric.name)
     else:
         value = getattr(record.accuracy, metric.name.removeprefix("accuracy_"), None)
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+SERVING_METRICS = ("serving_qps", "server_latency", "loadgen_valid")
+
+
+def serving_value(record: CaseRecord, name: str) -> float | None:
+    s = record.serving
+    if s is None:
+        return None
+    if name == "loadgen_valid":
+        return 1.0 if s.validity == "VALID" else 0.0
+    if name == "server_latency":
+        return s.latency_at_bound_ms if s.scenario == "server" and s.peak_qps is None else None
+    if s.validity != "VALID":
+        return None  # an INVALID run's rate is no rate it can serve; loadgen_valid reports it
+    return s.peak_qps if s.peak_qps is not None else (s.completed_qps if s.scenario == "offline" else None)
 
 
 def min_block(metric: Metric) -> int:
@@ -289,10 +307,25 @@ def pooled(records: list[CaseRecord], segs: list[list[np.ndarray]], metric: Metr
     return float(np.median(values)) if values else None
 
 
+def observations(records: list[CaseRecord], metric: Metric) -> list[float]:
+    """One value per run; a serving case run in several LoadGen processes gives one per process
+    (a rate only from a VALID headline: an INVALID case's figures are no rate it can serve)."""
+    out: list[float] = []
+    for record in records:
+        s = record.serving
+        if (metric.name in ("serving_qps", "server_latency") and s is not None and s.repeat_figures
+                and run_value(record, metric) is not None):
+            out += [float(v) for v in s.repeat_figures if v is not None]
+        elif (value := run_value(record, metric)) is not None:
+            out.append(value)
+    return out
+
+
 def run_evidence(base: Side, cand: Side, metric: Metric, threshold: float, alpha: float) -> Finding:
-    """Peak memory: one value per run, so the runs are the observations."""
-    b = np.array([v for v in (run_value(r, metric) for r in base.ok_records) if v is not None])
-    c = np.array([v for v in (run_value(r, metric) for r in cand.ok_records) if v is not None])
+    """Peak memory and the serving figures: one value per run (or LoadGen process), so those are
+    the observations."""
+    b = np.array(observations(base.ok_records, metric))
+    c = np.array(observations(cand.ok_records, metric))
     b_val = float(np.median(b)) if b.size else None
     c_val = float(np.median(c)) if c.size else None
     if b_val is None or c_val is None:

@@ -23,6 +23,11 @@ METRICS: tuple[Metric, ...] = (
     Metric("latency_p99", "latency p99", "ms", False, "samples", 99.0),
     Metric("throughput", "throughput", "samples/s", True, "samples"),
     Metric("peak_memory", "peak memory", "MB", False, "per_run"),
+    # Serving scenarios (MLPerf LoadGen): the peak QPS of a search or the offline QPS, the latency at
+    # the bound's percentile of a server at a fixed rate, and LoadGen's verdict (1 VALID, 0 INVALID).
+    Metric("serving_qps", "serving QPS", "QPS", True, "per_run"),
+    Metric("server_latency", "server latency at the bound's percentile", "ms", False, "per_run"),
+    Metric("loadgen_valid", "LoadGen verdict (1 VALID)", "", True, "exact", relative=False),
     Metric("accuracy_cosine", "accuracy cosine", "", True, "exact", relative=False),
     Metric("accuracy_top1", "accuracy top-1", "", True, "exact", relative=False),
 )
@@ -34,7 +39,8 @@ METRIC_BY_NAME = {m.name: m for m in METRICS}
 # Relative for speed and memory; absolute for accuracy (a 5 % drop of a cosine of 0.9999 would
 # be a broken model long before it counted).
 DEFAULT_MIN_EFFECT: dict[str, float] = {"latency_p50": 0.05, "latency_p90": 0.05, "latency_p99": 0.05,
-                                        "throughput": 0.05, "peak_memory": 0.05,
+                                        "throughput": 0.05, "peak_memory": 0.05, "serving_qps": 0.05,
+                                        "server_latency": 0.05, "loadgen_valid": 0.5,
                                         "accuracy_cosine": 0.001, "accuracy_top1": 0.01}
 
 

@@ -102,6 +102,8 @@ def _metric_evidence(base: Side, cand: Side, settings: Settings) -> list[Finding
         if settings.ignored(base.case_id, metric.name):
             continue
         threshold = settings.threshold(base.case_id, metric.name)
+        if metric.kind == "samples" and any(r.serving is not None for r in base.ok_records + cand.ok_records):
+            continue  # a LoadGen case's latency is LoadGen's, with no raw samples: its own metrics judge it
         if metric.kind == "samples":
             finding = sample_evidence(base, cand, metric, threshold, floor_threshold(settings, base.case_id, threshold),
                                       settings.alpha)

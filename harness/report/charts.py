@@ -240,3 +240,34 @@ def accuracy_scatter(points: pd.DataFrame) -> dict[str, Any]:
     return {"data": traces, "layout": _layout(
         "Latency vs accuracy loss", xaxis=_axis("p50 latency (ms)", **log_ticks(points["p50"])),
         yaxis=_axis("1 - cosine vs fp32 reference", type="log", **yticks), height=420)}
+
+
+def serving_curve(points: pd.DataFrame) -> dict[str, Any]:
+    """Latency at the bound's percentile against offered QPS (the "hockey stick"), one line per
+    target x variant (and params); INVALID runs drawn as open red-ringed markers, the bound dashed."""
+    colors = _colors(points["curve"])
+    traces = []
+    several = points["config"].nunique() > 1
+    for (curve, config), group in points.groupby(["curve", "config"], sort=False):
+        group = group.sort_values("qps")
+        name = f"{curve} · {config}" if several else str(curve)
+        valid = group["valid"].astype(bool).tolist()
+        traces.append({
+            "type": "scatter", "mode": "lines+markers", "name": esc(name),
+            "x": numbers(group["qps"]), "y": numbers(group["latency_ms"]),
+            "line": {"color": colors[curve], "width": 2},
+            "marker": {"size": [11 if p else 8 for p in group["peak"]],
+                       "symbol": ["star" if p else ("circle" if v else "circle-open") for p, v in zip(group["peak"], valid)],
+                       "color": colors[curve], "line": {"width": [0 if v else 2 for v in valid],
+                                                         "color": ["#d62728" if not v else colors[curve] for v in valid]}},
+            "customdata": [["VALID" if v else "INVALID: " + esc(r)[:160]] for v, r in zip(valid, group["reasons"])],
+            "hovertemplate": f"{esc(name)}<br>%{{x:,.4g}} QPS offered: %{{y:.3g}} ms<br>%{{customdata[0]}}<extra></extra>"})
+    bound = points["bound_ms"].dropna()
+    percentile = points["percentile"].dropna()
+    label = f"p{percentile.iloc[0]:g}" if len(percentile) else "latency"
+    shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": float(b), "y1": float(b),
+               "line": {"color": "#d62728", "width": 1, "dash": "dash"}} for b in sorted(set(bound))]
+    return {"data": traces, "layout": _layout(
+        f"{label} latency vs offered load (LoadGen server)", xaxis=_axis("offered QPS", rangemode="tozero"),
+        yaxis=_axis(f"{label} latency (ms), from scheduled arrival", **log_ticks([*points["latency_ms"], *bound])),
+        shapes=shapes, legend=LEGEND_RIGHT, margin={"l": 64, "r": 16, "t": 44, "b": 48})}

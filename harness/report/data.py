@@ -23,11 +23,13 @@ NUMERIC = [f"latency_ms.{k}" for k in ("n", "mean", "std", "cv", "cv_robust", "m
     "throughput.samples_per_s", "throughput.inferences_per_s", "memory_mb.peak_rss", "memory_mb.rss_start",
     "memory_mb.rss_after_session", "timings_ms.session_create", "timings_ms.first_inference",
     "timings_ms.session_create_median", "timings_ms.first_inference_median", "accuracy.cosine", "accuracy.top1",
-    "accuracy.max_abs"]
+    "accuracy.max_abs", "serving.target_qps", "serving.peak_qps", "serving.completed_qps",
+    "serving.latency_at_bound_ms", "serving.latency_bound_ms", "serving.percentile"]
 PARAM_ORDER = ("batch", "streams")  # shown first, in this order; other params follow by name
 ADDED = ["machine", "machine_key", "machine_rank", "target_label", "config", "batch", "streams", "package",
          "unstable_reasons", "partial_fallback", "nodes", "accuracy_verdict", "loss", "interval_low", "interval_high",
-         "price_per_hour", "notes"]
+         "price_per_hour", "notes", "serving_config", "serving_points", "serving_reasons"]
+SCENARIO_PARAMS = ("scenario", "qps")  # what a serving case's rate and load are; the rest is its config
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,28 @@ def _loss(case: CaseRecord) -> float:
     return math.nan
 
 
+def serving_points(case: CaseRecord) -> list[dict[str, Any]] | None:
+    """Every server run behind a serving case (offered QPS, latency at the bound's percentile,
+    validity): the points of the latency-vs-load chart."""
+    serving = case.serving
+    if serving is None or serving.scenario != "server" or not case.ok:
+        return None
+    key = f"p{serving.percentile:g}" if serving.percentile else "p99"
+    return [{"qps": p.target_qps, "latency_ms": p.latency_ms.get(key), "valid": p.validity == "VALID",
+             "reasons": "; ".join(p.reasons), "peak": serving.peak_qps is not None and p.target_qps == serving.peak_qps}
+            for p in serving.points if p.target_qps is not None]
+
+
+def short_reasons(case: CaseRecord) -> str:
+    """LoadGen's reasons for a table cell: the unmet constraints and its advice, without the early
+    stopping arithmetic (that stays in the results file and the LoadGen logs)."""
+    s = case.serving
+    if s is None:
+        return ""
+    reasons = s.reasons or ([s.peak_reason] if s.peak_reason else [])
+    return "; ".join(r.rstrip(". ") for r in reasons if not r.startswith("Run unsuccessful"))
+
+
 def build_frame(documents: list[Run], prices: dict[str, float] | None = None) -> pd.DataFrame:
     """One row per case with the columns every table uses.
 
@@ -139,6 +163,9 @@ def build_frame(documents: list[Run], prices: dict[str, float] | None = None) ->
                 "loss": _loss(case), "interval_low": low, "interval_high": high,
                 "price_per_hour": float(price) if isinstance(price, (int, float)) else math.nan,
                 "notes": "; ".join(case.notes) if case.ok else "",
+                "serving_config": config_label({k: v for k, v in params.items() if k not in SCENARIO_PARAMS}),
+                "serving_points": serving_points(case),
+                "serving_reasons": short_reasons(case),
             })
     if len(extra) != len(base):
         raise AssertionError("to_frame and the documents disagree on the number of cases")
@@ -152,6 +179,10 @@ def build_frame(documents: list[Run], prices: dict[str, float] | None = None) ->
             frame[column] = None
     if "samples_ms" not in frame:
         frame["samples_ms"] = None
+    if "serving.validity" not in frame:
+        frame["serving.validity"] = None
+    if "scenario" not in frame:
+        frame["scenario"] = "single-stream"
     frame["unstable"] = frame["unstable_reasons"].fillna("").astype(str).str.len() > 0
     order = sorted(configs, key=configs.__getitem__)
     frame["config_rank"] = frame["config"].map({c: i for i, c in enumerate(order)})

@@ -99,4 +99,20 @@ COLUMNS: dict[str, list[Column]] = {
                          Column("cases", "cases", "int"), Column("reason", "reason"), Column("models", "models"),
                          Column("variants", "variants"), Column("params", "params")],
     "flagged": [*CASE, Column("p50", "p50", "ms"), Column("notes", "flags")],
+    "serving": [Column("model", "model"), Column("serving_config", "params"), Column("target_label", "target"),
+                Column("variant", "variant"), Column("load", "load", "text", "server: the offered rate; peak "
+                                                                         "search; offline: every sample at once"),
+                Column("bound", "bound", "text", "server: the latency bound and its percentile"),
+                Column("validity", "LoadGen", "text", "LoadGen's verdict: VALID when the latency bound, minimum "
+                       "duration and query count and early stopping were all met"),
+                Column("serving_reasons", "why INVALID", "text", "LoadGen's words; the early stopping arithmetic "
+                       "is in the results file and the LoadGen logs"),
+                Column("rate", "QPS", "rate", "peak search: the highest offered QPS that was VALID; otherwise "
+                       "the QPS LoadGen saw completed"),
+                Column("vs_baseline", "× baseline", "x", "peak or offline QPS over the baseline target and "
+                       "variant's"),
+                Column("p50", "p50", "ms", "from each query's scheduled arrival (queueing included)"),
+                Column("at_bound", "at percentile", "ms", "latency at the bound's percentile"),
+                Column("cost_per_million_queries", "USD / 1M queries", "usd", "price per hour / (QPS x 3600) x 1e6"),
+],
 }

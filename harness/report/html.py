@@ -108,6 +108,7 @@ def _model_sections(frame: pd.DataFrame, figures: Figures, k: int) -> list[dict[
     cases = tables.ok(frame)
     curves = {by: tables.throughput_vs(frame, by) for by in ("batch", "streams")}
     quant = tables.quantization(frame)
+    served = tables.serving_points(frame)
     sections = []
     for model in dict.fromkeys(frame["model"]):
         mine = cases[cases["model"] == model]
@@ -127,6 +128,12 @@ def _model_sections(frame: pd.DataFrame, figures: Figures, k: int) -> list[dict[
                                        "reference on CPU. Lower left is better; × fails the accuracy check; "
                                        "dotted and labelled: the Pareto front per params."))
             out.append(figures.add(charts.memory_bars(mine), "Peak RSS includes the runtime and the arena."))
+        if len(points := served[served["model"] == model]):
+            out.append(figures.add(charts.serving_curve(points),
+                                   "Each point is one MLPerf LoadGen server run: Poisson arrivals at the offered "
+                                   "rate, latency counted from each query's scheduled arrival. Open red-ringed "
+                                   "markers: INVALID (hover for LoadGen's reasons); star: the peak a search found; "
+                                   "dashed: the latency bound.", wide=True))
         sections.append({"model": model, "charts": out})
     return sections
 
@@ -171,6 +178,8 @@ def context(documents: list[Run], baseline: str = "cpu/fp32",
         "quantization": table_view(tables.quantization(frame), COLUMNS["quantization"], "t-quant"),
         "cost": table_view(cost, COLUMNS["cost"], "t-cost") if len(cost := tables.cost(frame)) else None,
         "problems": table_view(tables.problems(frame), COLUMNS["problems"], "t-problems"),
+        "serving": table_view(served, COLUMNS["serving"], "t-serving") if len(served := tables.serving(frame, base))
+        else None,
         "problems_grouped": table_view(tables.problems_grouped(frame), COLUMNS["problems_grouped"],
                                        "t-problems-grouped", empty="No case failed and none was unavailable."),
         "flagged": table_view(tables.flagged(frame), COLUMNS["flagged"], "t-flagged",

@@ -64,6 +64,12 @@ def render_markdown(documents: list[Run], baseline: str = "cpu/fp32",
             table(matrix_view(tables.speedup_matrix(frame, base), "best", annotate=True)),
             f"Same precision ({escape(base.variant)}) on every target:", "",
             table(matrix_view(tables.speedup_matrix(frame, base, base.variant), "same", annotate=False))]
+    served = tables.serving(frame, base)
+    if len(served):
+        out += ["## Serving (MLPerf LoadGen)", "",
+                "Latency from each query's scheduled arrival; QPS: the peak that was VALID for a peak search, "
+                "else completed. One LoadGen run per point: a verdict, not an interval.", "",
+                table(table_view(served, COLUMNS["serving"], "serving"))]
     cost = tables.cost(frame)
     if len(cost):
         cheapest = cost[cost["cheapest"]]

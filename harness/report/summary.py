@@ -90,10 +90,37 @@ def _runtimes(frame: pd.DataFrame) -> list[str]:
     return [f"{build} ({', '.join(targets)})" for build, targets in builds.items()]
 
 
+def serving_lines(frame: pd.DataFrame, baseline: Baseline) -> dict[str, list[Line]]:
+    """Per model: the target x variant that served the most QPS within the bound (peak searches)
+    and the most offline throughput, with the runner-up; INVALID runs never win."""
+    cases = tables.serving(frame, baseline)
+    out: dict[str, list[Line]] = {}
+    if cases.empty:
+        return out
+    usable = cases[(cases["validity"] == "VALID") & (cases["kind"].isin(["peak", "offline"]))]
+    for (model, config, kind, bound), group in usable.groupby(["model", "serving_config", "kind", "bound"], sort=False):
+        group = group.sort_values("rate", ascending=False)
+        best = group.iloc[0]
+        runner = group.iloc[1] if len(group) > 1 else None
+        detail = f"{fmt.times(best['vs_baseline'])} {baseline}" if not fmt.missing(best["vs_baseline"]) else ""
+        if runner is not None:
+            detail += (f"{'; ' if detail else ''}runner-up {tables.choice(runner)} "
+                       f"{fmt.pct(1 - runner['rate'] / best['rate'])} lower")
+        what = f"Most QPS at {bound}" if kind == "peak" else "Most offline QPS"
+        out.setdefault(str(model), []).append(Line(what, str(config), tables.choice(best),
+                                                   f"{fmt.compact(best['rate'])} QPS", detail + " (one LoadGen run each)"))
+    return out
+
+
 def summarize(documents: list[Run], frame: pd.DataFrame, baseline: Baseline) -> Summary:
     suites = list(dict.fromkeys(d.suite.name for d in documents))
     fastest = tables.fastest(frame, baseline)
     label = tables.baseline_label(frame, baseline)
     cards = [card(v, label) for v in tables.verdicts(frame, baseline, fastest)]
+    serving = serving_lines(frame, baseline)
+    cards = [Card(c.model, c.lines + serving.get(c.model, []),
+                  c.confidence if c.lines or not serving.get(c.model) else
+                  "Serving picks rest on one LoadGen run per point: a verdict, not an interval.",
+                  c.decisive, c.warnings) for c in cards]
     return Summary(f"Benchmark report: {', '.join(suites)}", suites, label, tables.counts(frame), cards, fastest,
                    _runtimes(frame))

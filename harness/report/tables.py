@@ -59,8 +59,62 @@ def _view(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns=RENAME)
 
 
+LOADGEN = ("server", "offline")
+
+
 def ok(frame: pd.DataFrame) -> pd.DataFrame:
-    return _view(frame[frame["status"] == "ok"])
+    """Measured cases of the single- and multi-stream loops; serving scenarios have views of their own."""
+    return _view(frame[(frame["status"] == "ok") & ~frame["scenario"].isin(LOADGEN)])
+
+
+SERVING_RENAME = {"serving.validity": "validity", "serving.target_qps": "target_qps", "serving.peak_qps": "peak_qps",
+                  "serving.completed_qps": "completed_qps", "serving.latency_at_bound_ms": "at_bound",
+                  "serving.latency_bound_ms": "bound_ms", "serving.percentile": "percentile"}
+
+
+def serving(frame: pd.DataFrame, baseline: Baseline) -> pd.DataFrame:
+    """LoadGen cases, one row each: the load, LoadGen's verdict, the rate reached and what it costs.
+
+    ``rate`` is the figure a serving choice is made on: the peak QPS at the bound for a peak
+    search, the completed QPS otherwise; ``vs_baseline`` divides it by the baseline target and
+    variant's at the same model, params and scenario kind."""
+    cases = _view(frame[(frame["status"] == "ok") & frame["scenario"].isin(LOADGEN)]).rename(columns=SERVING_RENAME)
+    if cases.empty:
+        return cases
+    cases = cases.copy()
+    search = cases["peak_qps"].notna() | ((cases["scenario"] == "server") & cases["target_qps"].isna())
+    cases["load"] = [("peak search" if is_search else f"{fmt.compact(qps)} QPS" if scenario == "server" else "offline")
+                     for scenario, qps, is_search in zip(cases["scenario"], cases["target_qps"], search)]
+    cases["bound"] = [f"p{pct:g} ≤ {bound:g} ms" if scenario == "server" and bound == bound else ""
+                      for scenario, pct, bound in zip(cases["scenario"], cases["percentile"], cases["bound_ms"])]
+    cases["kind"] = ["peak" if is_search else scenario for scenario, is_search in zip(cases["scenario"], search)]
+    cases["rate"] = cases["peak_qps"].where(search, cases["completed_qps"])
+    valid = cases["validity"] == "VALID"
+    # What serving costs at a rate it really sustained: never at an INVALID run's rate.
+    cases["cost_per_million_queries"] = [
+        cost_per_million(price, rate) if ok and price == price and rate == rate and rate > 0 else math.nan
+        for price, rate, ok in zip(cases["price_per_hour"], cases["rate"], valid)]
+    keys = ["model", "serving_config", "kind", "target_qps"]
+    base = cases[(cases["target"] == baseline.target) & (cases["variant"] == baseline.variant)]
+    if baseline.machine is not None:
+        base = base[base["machine"] == baseline.machine]
+    base = base.sort_values("machine_rank").drop_duplicates(keys)[keys + ["rate"]]
+    cases = cases.merge(base.rename(columns={"rate": "baseline_rate"}), on=keys, how="left")
+    # A speedup only where the rate is the result (peak, offline); a fixed offered rate is the input.
+    cases["vs_baseline"] = (cases["rate"] / cases["baseline_rate"]).where(cases["kind"] != "server")
+    return cases.sort_values(ORDER, kind="stable", ignore_index=True)
+
+
+def serving_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every LoadGen server run behind the serving cases: the latency-vs-offered-QPS curves."""
+    cases = frame[(frame["status"] == "ok") & frame["serving_points"].notna()]
+    rows = [{"model": case["model"], "curve": f"{case['target_label']} · {case['variant']}",
+             "config": case["serving_config"], "case_id": case["case_id"], "bound_ms": case["serving.latency_bound_ms"],
+             "percentile": case["serving.percentile"], **point}
+            for case in cases.to_dict("records") for point in case["serving_points"]]
+    columns = ["model", "curve", "config", "case_id", "bound_ms", "percentile", "qps", "latency_ms", "valid",
+               "reasons", "peak"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["model", "config", "curve", "qps"], ignore_index=True)
 
 
 def eligible(frame: pd.DataFrame) -> pd.DataFrame:
@@ -412,7 +466,8 @@ def verdicts(frame: pd.DataFrame, baseline: Baseline, picks: pd.DataFrame | None
                             else math.nan, notes=best["notes"])
         with_baseline = (set(model_picks.loc[model_picks["baseline"].astype(bool), "config"]) if len(model_picks)
                          else set())
-        missing = [c for c in dict.fromkeys(cases.loc[cases["status"] == "ok", "config"]) if c not in with_baseline]
+        measured = (cases["status"] == "ok") & ~cases["scenario"].isin(LOADGEN)  # serving: see serving()
+        missing = [c for c in dict.fromkeys(cases.loc[measured, "config"]) if c not in with_baseline]
         if missing:
             warnings.append(f"baseline {baseline} not measured for {', '.join(missing)}: no speedup there")
         c = counts(cases)

@@ -13,9 +13,32 @@ from ..results import CaseRecord, Run
 from ..units import ms, rate
 
 
+def serving_text(record: CaseRecord) -> str:
+    """A LoadGen case in one phrase: the load, LoadGen's verdict and the rate it reached."""
+    s = record.serving
+    assert s is not None
+    bound = f"p{s.percentile:g} <= {ms(s.latency_bound_ms)}" if s.percentile and s.latency_bound_ms else ""
+    at_bound = f", p{s.percentile:g} {ms(s.latency_at_bound_ms)}" if s.latency_at_bound_ms is not None and s.percentile else ""
+    if s.scenario == "offline":
+        text = f"offline {s.validity}: {rate(s.completed_qps or 0)} QPS"
+        if s.closed_loop_qps:
+            text += f" (closed loop, same threads: {rate(s.closed_loop_qps)})"
+    elif s.peak_qps is not None:
+        text = f"peak {rate(s.peak_qps)} QPS at {bound}{at_bound} ({len(s.points)} server runs)"
+    elif s.settings.get("find_peak"):
+        text = f"no peak: {s.peak_reason or 'no rate was VALID'}"
+    else:
+        text = f"server {rate(s.target_qps or 0)} QPS {s.validity} at {bound}{at_bound}"
+    if s.validity != "VALID" and s.reasons:
+        text += f" ({'; '.join(s.reasons[:2])})"
+    return text
+
+
 def case_line(record: CaseRecord) -> str:
     if not record.ok or record.latency_ms is None or record.throughput is None:
         return f"{record.case_id}: {record.status.upper()}: {record.reason}"
+    if record.serving is not None:
+        return f"{record.case_id}: ok {serving_text(record)}" + (f"  [{'; '.join(record.notes)}]" if record.notes else "")
     latency = record.latency_ms
     text = (f"{record.case_id}: ok p50 {ms(latency.p50)} p99 {ms(latency.p99)} "
             f"{record.throughput.samples_per_s:.1f} samples/s")
@@ -68,5 +91,9 @@ def summary_table(run: Run, width: int | None = None) -> Group:
                 "accuracy": f"[red]{acc} FAIL[/]" if accuracy is not None and accuracy.verdict == "fail" else acc,
                 "note": escape(note(record.notes)),
             })
+            if record.serving is not None:
+                valid = record.serving.validity == "VALID"
+                row.update({"status": "[green]VALID[/]" if valid else "[red]INVALID[/]", "+-ci": "-",
+                            "note": escape(note([serving_text(record), *record.notes]))})
         table.add_row(*(row.get(name, "") for name, _, _ in columns))
     return Group(table, *(Text(line) for line in footnotes))

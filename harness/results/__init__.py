@@ -26,6 +26,8 @@ from .record import (
     RecordError,
     Run,
     Runtime,
+    Serving,
+    ServingPoint,
     SuiteInfo,
     Throughput,
     Timings,
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["SCHEMA_VERSION", "Accuracy", "CaseRecord", "DeviceResident", "Environment", "Latency", "Measurement",
-           "Memory", "ModelFile", "Placement", "RecordError", "ResultsWriteError", "ResultsWriter", "Run", "Runtime",
+           "Memory", "ModelFile", "Placement", "RecordError", "ResultsWriteError", "ResultsWriter", "Run", "Runtime", "Serving", "ServingPoint",
            "SuiteInfo", "Throughput", "Timings", "case_notes", "expand_paths", "load", "read", "read_all", "to_frame",
            "utc_now", "write_document"]
 

@@ -136,6 +136,8 @@ def _numbers(value: Any, where: str) -> list[float]:
 def _convert(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if origin is Union or origin is types.UnionType:
+        if value is None and type(None) in typing.get_args(hint):
+            return None
         options = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(options) == 1:
             return _convert(value, options[0], where)
@@ -337,6 +339,60 @@ class DeviceResident(Part):
 
 
 @dataclass(kw_only=True)
+class ServingPoint(Part):
+    """One MLPerf LoadGen run, in LoadGen's own figures and words."""
+
+    scenario: str
+    validity: str  # VALID | INVALID, LoadGen's verdict
+    target_qps: float | None = None  # server: the offered rate
+    expected_qps: float | None = None  # offline: the rate LoadGen sized its one query by
+    scheduled_qps: float | None = None
+    completed_qps: float | None = None
+    samples_per_s: float | None = None  # completed queries x batch
+    latency_ms: dict[str, float] = field(default_factory=dict)  # p50 .. p99.9, min, mean, max
+    query_count: int | None = None
+    overlatency_count: int | None = None
+    early_stopping_met: bool | None = None
+    early_stopping: str | None = None
+    reasons: list[str] = field(default_factory=list)  # why INVALID
+    wall_s: float | None = None
+    logs: str | None = None  # its folder of LoadGen logs, under Serving.logs_dir
+
+
+@dataclass(kw_only=True)
+class Serving(Part):
+    """A serving scenario (server, offline) run by MLPerf LoadGen: the verdict, the headline
+    figures, and every LoadGen run behind them (a peak search tries several rates)."""
+
+    scenario: str
+    validity: str  # of the headline run; a peak search is VALID when some rate was
+    threads: int | None = None
+    batch: int = 1
+    latency_bound_ms: float | None = None  # server
+    percentile: float | None = None  # server: the percentile the bound applies to
+    target_qps: float | None = None  # server at a fixed rate
+    peak_qps: float | None = None  # server with find_peak: the highest VALID rate tried
+    peak_reason: str | None = None
+    completed_qps: float | None = None
+    closed_loop_qps: float | None = None  # offline: closed-loop streams, same threads, same process, right after
+    latency_at_bound_ms: float | None = None  # the headline run's latency at the bound's percentile
+    reasons: list[str] = field(default_factory=list)
+    points: list[ServingPoint] = field(default_factory=list)
+    capacity: list[ServingPoint] = field(default_factory=list)  # a peak search's offline runs
+    confirm: ServingPoint | None = None  # a peak search's run at find_peak.confirm x the peak: should be INVALID
+    settings: dict[str, Any] = field(default_factory=dict)
+    loadgen_version: str | None = None
+    logs_dir: str | None = None
+    summary: str | None = None  # LoadGen's summary log of the headline run
+    repeat_figures: list[float | None] | None = None  # per process: peak QPS, offline QPS or latency at the bound
+    sut_errors: list[str] = field(default_factory=list)
+
+    def check(self, where: str) -> None:
+        if self.validity not in ("VALID", "INVALID"):
+            raise RecordError(_at(where, "validity"), f"must be VALID or INVALID, got {self.validity!r}")
+
+
+@dataclass(kw_only=True)
 class CaseRecord(Part):
     """One case of a run: what ran, where, how it went, and every raw sample."""
 
@@ -362,6 +418,7 @@ class CaseRecord(Part):
     placement: Placement | None = None
     gpu_memory_mb: dict[str, float | None] | None = None
     device_resident: DeviceResident | None = None
+    serving: Serving | None = None
     notes: list[str] = field(default_factory=list)  # what must travel with the numbers, computed once
     samples_ms: list[float] = field(default_factory=list)
 
@@ -390,6 +447,10 @@ class CaseRecord(Part):
     @property
     def streams(self) -> int:
         return int(self.params.get("streams", 1) or 1)
+
+    @property
+    def scenario(self) -> str:
+        return self.serving.scenario if self.serving else str(self.params.get("scenario", "single-stream"))
 
 
 # --- the run ---------------------------------------------------------------------------------

@@ -33,10 +33,11 @@ from ..results import (
     utc_now,
 )
 from ..runtimes import Runtime as RuntimeEnv
-from ..runtimes import RuntimeUnavailable, ensure_runtime
+from ..runtimes import RuntimeUnavailable, ensure_runtime, loadgen_problem
 from ..suite import AccuracySpec, Suite
 from ..variants import VariantError, VariantStore
 from .local import WorkerOutcome, run_worker
+from .serving import assemble_serving, is_loadgen, serving_budget_s, serving_job
 from .signals import reraise_interrupt
 
 
@@ -95,6 +96,7 @@ class CaseRun:
     reference_error: str | None = None
     outcomes: list[WorkerOutcome] = field(default_factory=list)
     ended: CaseRecord | None = None  # set when the case stopped early (unavailable, failed)
+    logs_home: Path | None = None  # where LoadGen logs are kept (next to the results file)
 
     def __post_init__(self) -> None:
         self.record = base_record(self.case)
@@ -102,7 +104,9 @@ class CaseRun:
     @property
     def pending(self) -> bool:
         """More worker processes to run."""
-        return self.ended is None and len(self.outcomes) < self.plan.loaded.suite.measure.repeats
+        suite = self.plan.loaded.suite
+        repeats = suite.serving.repeats if is_loadgen(self.case) else suite.measure.repeats
+        return self.ended is None and len(self.outcomes) < repeats
 
     def prepare(self, runtimes: RuntimeCache, variants: VariantStore) -> None:
         try:
@@ -111,12 +115,19 @@ class CaseRun:
             reraise_interrupt(exc)
             self.ended = self._cannot("prepare", exc)
 
+    @property
+    def timeout_s(self) -> float:
+        """Per worker process; a LoadGen case gets at least what its LoadGen runs may take."""
+        budget = serving_budget_s(self.job) if is_loadgen(self.case) and self.job else 0.0
+        return max(self.plan.loaded.suite.measure.timeout_s, budget)
+
     def measure_one(self) -> None:
         """One more timed worker process; a failing one ends the case."""
         m = self.plan.loaded.suite.measure
         assert self.runtime is not None
         try:
-            outcome = run_worker(self.runtime.python, {**self.job, "reference": None}, self.workdir, m.timeout_s,
+            outcome = run_worker(self.runtime.python, {**self.job, "reference": None, "process": len(self.outcomes)},
+                                 self.workdir, self.timeout_s,
                                  m.memory_limit_mb)
         except (Exception, MemoryError) as exc:
             reraise_interrupt(exc)
@@ -124,7 +135,7 @@ class CaseRun:
             return
         self.outcomes.append(outcome)
         if outcome.result is None:
-            self.ended = replace(self.record, reason=outcome.failure_reason(m.timeout_s))
+            self.ended = replace(self.record, reason=outcome.failure_reason(self.timeout_s))
         elif outcome.result.get("status") != "ok":
             self.ended = worker_failure(self.record, outcome.result)
 
@@ -176,6 +187,12 @@ class CaseRun:
             "streams": case.params.get("streams", 1), "placement": False, "workdir": str(self.workdir),
             "reference": None,
         }
+        self.job.update(serving_job(case, self.plan.loaded.suite))
+        if is_loadgen(case):
+            problem = loadgen_problem(runtime, runtimes.say)
+            if problem:
+                self.ended = replace(record, reason=problem)
+                return
         try:
             self.job["reference"] = variants.reference(case, self.workdir)
         except Exception as exc:  # the reference model itself failed to build or run: speed is still worth having
@@ -188,12 +205,20 @@ class CaseRun:
         m = suite.measure
         assert self.runtime is not None
         try:
-            record = assemble(self.record, self.case, [o.result for o in self.outcomes if o.result is not None],
-                              self.outcomes, suite)
-        except RecordError as exc:
+            if is_loadgen(self.case):
+                done = [(o.result, o) for o in self.outcomes if o.result is not None]
+                record = assemble_serving(self.record, self.job, [r for r, _ in done],
+                                          float(np.median([o.wall_s for _, o in done])) * 1e3,
+                                          max((p for p in (peak_rss(r, o) for r, o in done) if p is not None),
+                                              default=None), self.logs_home)
+                record.runtime = merged_runtime(record.runtime, done[0][0]["runtime"])
+            else:
+                record = assemble(self.record, self.case, [o.result for o in self.outcomes if o.result is not None],
+                                  self.outcomes, suite)
+        except (RecordError, KeyError, TypeError) as exc:
             return replace(self.record, reason=f"the worker's result is malformed: {exc}")
         accuracy, placement = untimed(self.runtime, {**self.job, "mode": "extras", "placement": m.placement},
-                                      self.workdir, m.timeout_s, m.memory_limit_mb)
+                                      self.workdir, self.timeout_s, m.memory_limit_mb)
         record.placement = placement
         if self.reference_error:
             record.accuracy = Accuracy(error=self.reference_error, verdict="error")

@@ -72,6 +72,11 @@ class RunSession:
     def path(self) -> Path | None:
         return self.writer.path if self.writer is not None else None
 
+    @property
+    def logs_home(self) -> Path | None:
+        """LoadGen's logs of this run's serving cases: a folder next to the results file."""
+        return self.path.with_name(self.path.stem + ".loadgen") if self.path is not None else None
+
     def _workdir(self) -> Path:
         self.count += 1
         return self.scratch / f"case{self.count - 1:04d}"
@@ -97,7 +102,7 @@ class RunSession:
         runs = []
         for case in cases:
             started(case)
-            run = CaseRun(case, self.plan, self._workdir())
+            run = CaseRun(case, self.plan, self._workdir(), logs_home=self.logs_home)
             run.prepare(self.runtimes, self.variants)
             runs.append(run)
         while True:
@@ -140,6 +145,11 @@ class RunOutcome:
     @property
     def any_failed(self) -> bool:
         return any(c.status == "failed" for c in self.run.cases)
+
+    @property
+    def any_invalid(self) -> bool:
+        """A serving scenario LoadGen judged INVALID (a peak search counts when no rate was VALID)."""
+        return any(c.serving is not None and c.serving.validity == "INVALID" for c in self.run.cases)
 
     @property
     def any_accuracy_failed(self) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 from .checks import accuracy, placement
 from .gpu import device_resident, gpu_memory_mb, preload_gpu_libraries
 from .loops import machine_cpu_seconds, others_cpu_share, peak_rss_mb, rss_mb, run_streams, run_until, warm_up
-from .protocol import CPU, DEVICE_OF
+from .protocol import CPU, DEVICE_OF, LOADGEN_SCENARIOS
 from .session import captured_stderr, clean, create_session, explain, first_line, provider_problem
 
 
@@ -41,6 +41,13 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
     problem = provider_problem(ort, case) if case["provider"] != CPU else None
     if problem:
         return {**result, "status": problem[0], "reason": problem[1]}
+    scenario = case.get("scenario", "single-stream")
+    if scenario in LOADGEN_SCENARIOS and case.get("mode") != "extras":
+        try:
+            import mlperf_loadgen  # noqa: F401
+        except ImportError:
+            return {**result, "reason": f"scenario {scenario} needs MLPerf LoadGen, which {sys.executable} lacks: "
+                                        f"{case['serving']['install_hint']}"}
     with np.load(case["inputs"]) as archive:
         feeds = {key: archive[key] for key in archive.files}
     with captured_stderr() as lines:
@@ -68,6 +75,10 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
     m = case["measure"]
     warmup_n = warm_up(run, m)
     rss_warm = rss_mb()
+    if scenario in LOADGEN_SCENARIOS:
+        case["_timings"] = result["timings_ms"]
+        return {**result, **served(session, run, feeds, case, session_ms, first_ms, warmup_n,
+                                   [rss_start, rss_session, rss_warm])}
     streams = int(case.get("streams", 1))
     gc.collect()
     load_before = machine_cpu_seconds(), os.times()
@@ -106,6 +117,21 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
         except Exception as exc:
             result["device_resident"] = {"error": first_line(clean(f"{type(exc).__name__}: {exc}"))}
     return result
+
+
+def served(session: Any, run: Any, feeds: dict[str, np.ndarray], case: dict[str, Any], session_ms: float,
+           first_ms: float, warmup_n: int, rss: list[float | None]) -> dict[str, Any]:
+    """A LoadGen scenario instead of the timed loop; memory and cold start are kept as for the loop."""
+    from .serving import serve, single_latency_ms
+
+    out = serve(session, feeds, case, single_latency_ms(run))
+    return {
+        "status": "ok", "serving": out,
+        "timings_ms": {**case.get("_timings", {}), "session_create": session_ms, "first_inference": first_ms},
+        "memory_mb": {"rss_start": rss[0], "rss_after_session": rss[1], "rss_after_warmup": rss[2],
+                      "rss_end": rss_mb(), "peak_rss": peak_rss_mb()},
+        "loop": {"warmup_iterations": warmup_n},
+    }
 
 
 def untimed_passes(ort: Any, session: Any, feeds: dict[str, np.ndarray], case: dict[str, Any]) -> dict[str, Any]:

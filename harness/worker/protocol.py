@@ -7,3 +7,6 @@ CPU = "CPUExecutionProvider"
 DEVICE_OF = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda", "DmlExecutionProvider": "dml"}
 GRAPH_OPT = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
              "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
+# Scenarios that LoadGen drives (the worker imports mlperf_loadgen only for these).
+LOADGEN_SCENARIOS = ("server", "offline")
+SCENARIOS = ("single-stream", "multi-stream", *LOADGEN_SCENARIOS)
