@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import platform
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pytest_benchmark import __version__ as PYTEST_BENCHMARK_VERSION
@@ -111,16 +112,18 @@ def extra_info(record: CaseRecord) -> dict[str, Any]:
 
 
 def to_pytest_benchmark(documents: list[Run], commit: str | None = None, branch: str | None = None,
-                        include_data: bool = False) -> tuple[dict[str, Any], int]:
-    """(the JSON document, number of cases left out because they were not ok)."""
+                        include_data: bool = False) -> tuple[dict[str, Any], dict[str, int]]:
+    """(the JSON document, cases left out by why: not ok, or a LoadGen serving case, whose latency
+    is LoadGen's summary and has no samples for pytest-benchmark's statistics)."""
     if not documents:
         raise InputError("nothing to export")
     seen: set[str] = set()
-    benchmarks, skipped = [], 0
+    benchmarks: list[dict[str, Any]] = []
+    skipped = {"failed/unavailable": 0, "serving (LoadGen)": 0}
     for document in documents:
         for record in document.cases:
             if not record.ok or not record.samples_ms:
-                skipped += 1
+                skipped["serving (LoadGen)" if record.ok and record.serving else "failed/unavailable"] += 1
                 continue
             entry = benchmark_entry(document, record, include_data)
             if entry["fullname"] in seen:
@@ -138,3 +141,32 @@ def to_pytest_benchmark(documents: list[Run], commit: str | None = None, branch:
         "harness": {"exported_by": f"python {platform.python_version()}",
                     "runs": [d.run_id for d in documents]},
     }, skipped
+
+
+def write_table(documents: list[Run], output: Path, fmt: str) -> int:
+    """One row per case, the columns of ``harness.results.load``, for notebooks and BI tools.
+
+    Parquet keeps ``samples_ms`` as a list column; CSV has no lists, so there it is a JSON array
+    in one cell (``json.loads`` gives it back)."""
+    import io
+    import json
+
+    from .files import write_atomic_bytes, write_atomic_text
+    from .results import to_frame
+
+    if not documents:
+        raise InputError("nothing to export")
+    frame = to_frame(documents)
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise InputError("--format parquet needs pyarrow: pip install 'onnx-harness[parquet]' "
+                             "(or use --format csv)") from None
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        write_atomic_bytes(output, buffer.getvalue())
+    else:
+        frame["samples_ms"] = [json.dumps(v) if isinstance(v, list) else "" for v in frame["samples_ms"]]
+        write_atomic_text(output, frame.to_csv(index=False))
+    return len(frame)

@@ -42,7 +42,7 @@ def results(scale: float, run_id: str) -> Run:
 def test_stats_are_pytest_benchmarks_in_seconds() -> None:
     doc = results(1.0, "a")
     exported, skipped = to_pytest_benchmark([doc], commit="deadbeef")
-    assert skipped == 1  # the unavailable case, as pytest-benchmark leaves out errored benchmarks
+    assert skipped == {"failed/unavailable": 1, "serving (LoadGen)": 0}  # as pytest-benchmark leaves out errors
     assert set(exported) >= {"machine_info", "commit_info", "benchmarks", "datetime", "version"}
     assert exported["commit_info"]["id"] == "deadbeef"
     (bench,) = exported["benchmarks"]
@@ -95,6 +95,27 @@ def test_export_command(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "1 failed/unavailable cases left out" in proc.stdout
     assert json.loads((tmp_path / "out.json").read_text())["benchmarks"][0]["stats"]["rounds"] == 3000
-    proc = subprocess.run([str(harness), "export", "--format", "csv", str(path), "-o", str(tmp_path / "x")],
+    proc = subprocess.run([str(harness), "export", "--format", "xlsx", str(path), "-o", str(tmp_path / "x")],
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "unknown" in proc.stderr
+    assert proc.returncode == 2 and "unknown" in proc.stderr and "csv, parquet" in proc.stderr
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_tables_load_back_in_pandas_with_the_columns_of_load(tmp_path: Path, fmt: str) -> None:
+    import pandas as pd
+
+    from harness.results import load
+
+    path = write_document(tmp_path / "r.jsonl", results(1.0, "r"))
+    harness = Path(sys.executable).with_name("harness")
+    out = tmp_path / f"cases.{fmt}"
+    proc = subprocess.run([str(harness), "export", "--format", fmt, str(path), "-o", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "wrote 2 cases" in proc.stdout, proc.stdout + proc.stderr
+    expected = load(path)
+    table = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
+    assert list(table.columns) == list(expected.columns) and len(table) == len(expected)
+    ok = table[table["status"] == "ok"].iloc[0]
+    samples = json.loads(ok["samples_ms"]) if fmt == "csv" else list(ok["samples_ms"])
+    assert samples == expected[expected["status"] == "ok"].iloc[0]["samples_ms"]
+    assert ok["latency_ms.p50"] == pytest.approx(expected[expected["status"] == "ok"].iloc[0]["latency_ms.p50"])

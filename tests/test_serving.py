@@ -234,6 +234,8 @@ def test_compare_flags_a_scenario_that_turned_invalid(peak_run, tmp_path: Path) 
     assert not any(f["metric"].startswith("latency_") and "scenario=server" in f["case_id"] for f in findings)
     same = run_cli("compare", results, results)
     assert same.returncode == EXIT_OK, same.stdout + same.stderr
+    exported = run_cli("export", results, "-o", tmp_path / "pb.json")  # pytest-benchmark wants samples
+    assert exported.returncode == 0 and "2 serving (LoadGen) cases left out" in exported.stdout, exported.stdout
 
 
 @pytest.mark.slow
