@@ -401,3 +401,26 @@ def test_throughput_curves_stay_within_their_model() -> None:
                     for model in ("a", "b") for streams in ((1, 2) if model == "b" else (1,))])
     curves = tables.throughput_vs(build_frame(runs(doc)), "streams")
     assert set(curves["model"]) == {"b"}
+
+
+def test_several_runs_of_one_suite_show_each_configuration_once(tmp_path: Path) -> None:
+    """Three nightly runs on one machine: one row per configuration (the newest run's figures, with
+    the count of runs behind it), and no configuration named as its own runner-up."""
+    nights = [document([ok_case("m", "fp32", "cpu", p50=10.0 * f), ok_case("m", "fp32", "openvino", p50=5.0 * f,
+                                                                           cosine=1.0)],
+                       started_at=f"2026-01-0{day}T02:00:00Z", finished_at=f"2026-01-0{day}T02:10:00Z")
+              for day, f in ((1, 1.0), (2, 1.1), (3, 0.9))]
+    paths = []
+    for index, night in enumerate(nights):
+        paths.append(tmp_path / f"night-{index}.json")
+        paths[-1].write_text(json.dumps(night))
+    frame = build_frame(runs(*nights))
+    assert len(frame) == 2 and frame["runs"].tolist() == [3, 3]
+    assert sorted(frame["latency_ms.p50"].round(6)) == [4.5, 9.0]  # the newest night (factor 0.9)
+    markdown = render_markdown(runs(*nights))
+    assert "Runs: 3 runs; 2 of 2 configurations were measured in more than one" in markdown
+    for pick in tables.fastest(frame, BASE).to_dict("records"):
+        assert pick["runner_up"] != pick["choice"], pick
+    assert "runner-up (openvino · fp32)" not in markdown and "**2 cases**" in markdown
+    html = write_report(paths + [paths[0]], tmp_path / "r.html").read_text()  # a file given twice counts once
+    assert "3 runs; 2 of 2 configurations" in html and '<th scope="col"' in html and ">runs<" in html

@@ -9,7 +9,7 @@ must travel with a number, repeat medians (for the uncertainty interval), and pr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -28,7 +28,7 @@ NUMERIC = [f"latency_ms.{k}" for k in ("n", "mean", "std", "cv", "cv_robust", "m
 PARAM_ORDER = ("batch", "streams")  # shown first, in this order; other params follow by name
 ADDED = ["machine", "machine_key", "machine_rank", "target_label", "config", "batch", "streams", "package",
          "unstable_reasons", "partial_fallback", "nodes", "accuracy_verdict", "loss", "interval_low", "interval_high",
-         "price_per_hour", "notes", "serving_config", "serving_points", "serving_reasons"]
+         "price_per_hour", "notes", "serving_config", "serving_points", "serving_reasons", "runs"]
 SCENARIO_PARAMS = ("scenario", "qps")  # what a serving case's rate and load are; the rest is its config
 
 
@@ -122,6 +122,46 @@ def short_reasons(case: CaseRecord) -> str:
     return "; ".join(r.rstrip(". ") for r in reasons if not r.startswith("Run unsuccessful"))
 
 
+def configuration_key(document: Run, case: CaseRecord) -> tuple:
+    """Runs of the same case on the same machine with the same build and model file are one
+    configuration: a report shows it once, never as its own runner-up."""
+    model = case.model_file
+    return (machine_key(document.environment), case.case_id, case.runtime.onnxruntime_version,
+            model.size_bytes if model else None)
+
+
+def newest_per_configuration(documents: list[Run]) -> tuple[list[Run], dict[tuple, int]]:
+    """Each configuration's cases from the newest run that has it, and how many runs had it.
+
+    A run given twice (the same file, or a copy: same run id, machine and start) counts once."""
+    unique: list[Run] = []
+    seen: set[tuple] = set()
+    for document in documents:
+        identity = (document.run_id, machine_key(document.environment), document.started_at)
+        if identity not in seen:
+            seen.add(identity)
+            unique.append(document)
+    newest_first = sorted(range(len(unique)), key=lambda i: str(unique[i].started_at or ""), reverse=True)
+    counts: dict[tuple, int] = {}
+    kept: dict[int, list[CaseRecord]] = {}
+    for i in newest_first:
+        keys = [configuration_key(unique[i], case) for case in unique[i].cases]
+        kept[i] = [case for case, key in zip(unique[i].cases, keys) if key not in counts]  # not in a newer run
+        for key in set(keys):
+            counts[key] = counts.get(key, 0) + 1
+    return [replace(d, cases=kept[i]) for i, d in enumerate(unique) if kept[i]], counts
+
+
+def runs_note(documents: list[Run], frame: pd.DataFrame) -> str:
+    """How many runs stand behind the figures, in one line for the report's header."""
+    unique = len({d.run_id for d in documents})
+    several = int((frame["runs"] > 1).sum()) if "runs" in frame and len(frame) else 0
+    if not several:
+        return f"{unique} run{'s' if unique != 1 else ''}"
+    return (f"{unique} runs; {several} of {len(frame)} configurations were measured in more than one: each "
+            "figure is from the newest run that has it (the 'runs' column says how many had it)")
+
+
 def build_frame(documents: list[Run], prices: dict[str, float] | None = None) -> pd.DataFrame:
     """One row per case with the columns every table uses.
 
@@ -129,6 +169,7 @@ def build_frame(documents: list[Run], prices: dict[str, float] | None = None) ->
     override a case's own ``price_per_hour``.
     """
     prices = prices or {}
+    documents, runs = newest_per_configuration(documents)
     found = machines(documents)
     labels = {m.key: m.label for m in found}
     rank = {m.key: i for i, m in enumerate(found)}
@@ -166,6 +207,7 @@ def build_frame(documents: list[Run], prices: dict[str, float] | None = None) ->
                 "serving_config": config_label({k: v for k, v in params.items() if k not in SCENARIO_PARAMS}),
                 "serving_points": serving_points(case),
                 "serving_reasons": short_reasons(case),
+                "runs": runs[configuration_key(document, case)],
             })
     if len(extra) != len(base):
         raise AssertionError("to_frame and the documents disagree on the number of cases")

@@ -21,7 +21,7 @@ from .. import __version__
 from ..files import write_atomic_text as write_text
 from ..results import Environment, Run, read_all
 from . import charts, fmt, tables
-from .data import Machine, build_frame, machines
+from .data import Machine, build_frame, machines, runs_note
 from .fmt import COLUMNS, Column
 from .summary import Summary, summarize
 from .views import TableView, matrix_view, table_view
@@ -170,7 +170,9 @@ def context(documents: list[Run], baseline: str = "cpu/fp32",
                               f"vs {summary.baseline}"),
         "best": matrix_view(best, "t-best", annotate=True),
         "same": matrix_view(same, "t-same", annotate=False),
-        "percentiles": table_view(tables.percentiles(frame), COLUMNS["percentiles"], "t-percentiles"),
+        "percentiles": table_view(tables.percentiles(frame), COLUMNS["percentiles"] + (
+            [Column("runs", "runs", "int", "runs of this configuration in the inputs; figures are the newest's")]
+            if (frame["runs"] > 1).any() else []), "t-percentiles"),
         "throughput_batch": _throughput_view(frame, "batch"),
         "throughput_streams": _throughput_view(frame, "streams"),
         "memory": table_view(tables.memory(frame), COLUMNS["memory"], "t-memory"),
@@ -194,7 +196,7 @@ def context(documents: list[Run], baseline: str = "cpu/fp32",
     return {
         "title": summary.title, "summary": summary,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "dates": _dates(documents), "harness_version": __version__, "heatmap": heatmap, "tables": tables_out,
+        "dates": _dates(documents), "runs_note": runs_note(documents, frame), "harness_version": __version__, "heatmap": heatmap, "tables": tables_out,
         "models": models, "machines": found, "machine_names": machine_names, "machine_rows": machine_rows,
         "environments": [(m, _environment_items(m.environment)) for m in found], "points_per_case": k,
         "figures": script_json(figures.specs), "plotly_js": plotly_js(), "n_figures": len(figures.specs),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..results import Run
 from . import tables
-from .data import build_frame, machines
+from .data import build_frame, machines, runs_note
 from .fmt import COLUMNS
 from .fmt import md_escape as escape
 from .summary import summarize
@@ -41,7 +41,7 @@ def render_markdown(documents: list[Run], baseline: str = "cpu/fp32",
     out = [f"# {escape(summary.title)}", ""]
     hosts = ", ".join(f"{escape(m.label)} ({escape(m.environment.get('cpu_model') or '?')})"
                       for m in machines(documents))
-    out += [f"Machines: {hosts}  ", f"Runtimes: {escape('; '.join(summary.runtimes) or '-')}  ",
+    out += [f"Runs: {escape(runs_note(documents, frame))}  ", f"Machines: {hosts}  ", f"Runtimes: {escape('; '.join(summary.runtimes) or '-')}  ",
             f"Baseline: {escape(summary.baseline)} (speedup = baseline p50 / p50 at the same model and params)", "",
             f"**{c['cases']} cases**: {c['ok']} ok, {c['failed']} failed, {c['unavailable']} unavailable, "
             f"{c['unstable']} unstable, {c['partial_fallback']} partial fallback, "
