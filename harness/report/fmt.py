@@ -92,8 +92,9 @@ COLUMNS: dict[str, list[Column]] = {
                      Column("verdict", "accuracy"), Column("pareto", "Pareto front", "text",
                                                             "no other case is both faster and more accurate")],
     "cost": [*CASE, Column("price_per_hour", "USD / hour", "usd"), Column("samples_per_s", "samples/s", "rate"),
-             Column("cost_per_million", "USD / 1M inferences", "usd"),
-             Column("inferences_per_dollar", "inferences / USD", "count"), Column("cheapest", "cheapest")],
+             Column("cost_per_million", "USD / 1M samples", "usd", "a sample is one input row: a batch of 8 is 8 "
+                    "samples; price per hour / (samples/s x 3600) x 1e6"),
+             Column("inferences_per_dollar", "samples / USD", "count"), Column("cheapest", "cheapest")],
     "problems": [*CASE, Column("status", "status"), Column("reason", "reason")],
     "problems_grouped": [Column("target_label", "target"), Column("status", "status"),
                          Column("cases", "cases", "int"), Column("reason", "reason"), Column("models", "models"),

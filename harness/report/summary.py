@@ -62,7 +62,7 @@ def _throughput_line(pick: Pick) -> Line:
 
 def _cost_line(pick: Pick) -> Line:
     detail = f"runner-up {pick.runner_up} costs {fmt.pct(pick.margin)} more" if pick.runner_up else ""
-    return Line("Lowest cost per million inferences", pick.config, pick.choice, f"{fmt.usd(pick.value)} / 1M",
+    return Line("Lowest cost per million samples", pick.config, pick.choice, f"{fmt.usd(pick.value)} / 1M",
                 detail, pick.notes)
 
 

@@ -317,12 +317,13 @@ def quantization(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def cost_per_million(price_per_hour: float, samples_per_s: float) -> float:
-    """USD per million inferences at full load: price / (samples/s * 3600) * 1e6."""
+    """USD per million samples (input rows) at full load: price / (samples/s * 3600) * 1e6."""
     return price_per_hour / (samples_per_s * 3600.0) * 1e6
 
 
 def cost(frame: pd.DataFrame) -> pd.DataFrame:
-    """Cases with a known price: cost per million inferences and inferences per dollar."""
+    """Cases with a known price: cost per million samples and samples per dollar (the column keeps
+    its old name, ``inferences_per_dollar``)."""
     cases = eligible(frame)
     cases = cases[cases["price_per_hour"].notna() & (cases["samples_per_s"] > 0)].copy()
     cases["cost_per_million"] = [cost_per_million(p, s)
