@@ -295,13 +295,18 @@ def test_two_machines_compared_side_by_side(tmp_path: Path) -> None:
 # --- the whole HTML --------------------------------------------------------------------------------
 
 def test_html_is_self_contained(study: list[Path], tmp_path: Path) -> None:
-    from plotly.offline import get_plotlyjs
+    import base64
+    import gzip
+
+    from harness.report.html import PLOTLY_BUNDLE, PLOTLY_VERSION, plotly_js
 
     html = write_report(study, tmp_path / "nested" / "r.html").read_text()
-    markup = html.replace(get_plotlyjs(), "")  # plotly.js mentions URLs in strings it never loads
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", markup)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<link" not in html and "@import" not in html and "@font-face" not in html
-    assert html.count(get_plotlyjs()[:300]) == 1  # plotly.js embedded exactly once
+    assert html.count(str(plotly_js())) == 1  # plotly.js embedded exactly once (gzipped, base64)
+    bundle = gzip.decompress(base64.b64decode(str(plotly_js())))
+    assert bundle == gzip.decompress(PLOTLY_BUNDLE.read_bytes())
+    assert f"plotly.js (cartesian - minified) v{PLOTLY_VERSION}" in bundle[:200].decode()
     assert "Content-Security-Policy" in html
     for text in ("Verdict", "Too close to call", "partial fallback", "unstable", "accuracy fail", "SIGSEGV",
                  "Pareto front", "Cost", "host-a", "host-b", "How to read"):

@@ -37,11 +37,20 @@ def script_json(value: Any) -> Markup:
     return Markup(text)
 
 
+# plotly.js's cartesian bundle (scatter, bar, box, heatmap: every chart here), the npm package
+# plotly.js-cartesian-dist-min at the version plotly.py bundles, gzipped and embedded as base64:
+# 0.66 MB instead of the full bundle's 4.8 MB. The page inflates it with the browser's own
+# DecompressionStream, so the file stays self-contained and makes no request.
+PLOTLY_BUNDLE = Path(__file__).parent / "assets" / "plotly-cartesian.min.js.gz"
+PLOTLY_VERSION = "4.1.1"
+
+
 @lru_cache(maxsize=1)
 def plotly_js() -> Markup:
-    from plotly.offline import get_plotlyjs
+    """The gzipped bundle as base64 (no character of it can end a <script> element)."""
+    import base64
 
-    return Markup(get_plotlyjs().replace("</script", "<\\/script"))
+    return Markup(base64.b64encode(PLOTLY_BUNDLE.read_bytes()).decode("ascii"))
 
 
 @lru_cache(maxsize=1)
