@@ -244,3 +244,44 @@ def test_report_in_headless_chromium(tmp_path: Path, chromium: str) -> None:
     assert interaction["sort"] == "descending"
     assert 0 < interaction["shown"] < interaction["total"] and interaction["allMatch"], interaction
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+# Brings the first chart into view, waits for it and the packed tables, then filters the inflated table.
+LARGE_READY = """(async () => {
+  document.querySelector('[data-fig]').scrollIntoView();
+  const deadline = Date.now() + 25000;
+  const ready = () => document.querySelector('#details[data-ready]') &&
+      document.querySelector('.js-plotly-plot svg.main-svg path');
+  while (!ready() && Date.now() < deadline) { await new Promise(r => setTimeout(r, 25)); }
+  const table = document.getElementById('t-percentiles');
+  const input = document.querySelector('input[data-filter="t-percentiles"]');
+  const first = table.tBodies[0].rows[0].cells[0].textContent.trim();
+  input.value = '"' + first + '"'; input.dispatchEvent(new Event('input'));
+  const shown = Array.from(table.tBodies[0].rows).filter(r => !r.hidden).length;
+  return {ready: !!ready(), ms: performance.now(), rows: table.tBodies[0].rows.length, shown: shown,
+          charts: document.querySelectorAll('[data-fig]').length};
+})()"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_2000_case_report_is_small_and_opens_in_the_browser(tmp_path: Path, chromium: str) -> None:
+    """Chart data and the "All numbers" tables travel gzipped above 1 MB: the page inflates them.
+    Size is checked; the load time is printed (a figure for the docs, not an assertion)."""
+    path = tmp_path / "large.json"
+    path.write_text(json.dumps(synthetic.large_document()))
+    report = write_report([path], tmp_path / "large.html")
+    size_mb = report.stat().st_size / 1e6
+    assert size_mb <= 5.0, f"{size_mb:.2f} MB"
+    browser = Browser(chromium, Path(tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)))
+    try:
+        session = open_page(browser, report.as_uri())
+        state = evaluate(browser, session, LARGE_READY)
+        time.sleep(0.2)
+        errors, requests, dialogs = problems(list(browser.events))
+    finally:
+        browser.close()
+    print(f"2,000-case report: {size_mb:.2f} MB, tables and first chart ready {state['ms']:.0f} ms after navigation")
+    assert not errors and not requests and not dialogs, (errors, requests, dialogs)
+    assert state["ready"] and state["rows"] > 1900, state  # every ok case of the 2,000
+    assert 0 < state["shown"] < 2000, state

@@ -69,7 +69,8 @@ def test_write_report_large_run(benchmark: Any, large_results: Path, tmp_path: P
     html = render_html(documents)
     render_s = time.perf_counter() - start
 
-    figures_json = html.split('id="report-figures">', 1)[1].split("</script>", 1)[0]
+    marker = 'id="report-figures-gz">' if 'id="report-figures-gz">' in html else 'id="report-figures">'
+    figures_json = html.split(marker, 1)[1].split("</script>", 1)[0]
     record({
         "cases": CASES, "samples_per_case": SAMPLES,
         "results_mb": round(large_results.stat().st_size / 1e6, 2),
@@ -77,7 +78,17 @@ def test_write_report_large_run(benchmark: Any, large_results: Path, tmp_path: P
         "seconds_per_round": [round(s, 3) for s in seconds],
         "read_s": round(read_s, 3), "compute_and_render_s": round(render_s, 3),
         "output_mb": round(output.stat().st_size / 1e6, 2),
-        "chart_data_mb": round(len(figures_json) / 1e6, 2),
+        "chart_data_mb": round(len(figures_json) / 1e6, 2),  # gzipped + base64 above 1 MB
         "charts": html.count("data-fig="), "points_per_case": charts.points_per_case(CASES),
     })
-    assert output.stat().st_size > 0
+    assert output.stat().st_size <= 5e6, "issue 14: a 2,000-case report is at most 5 MB"
+
+
+def test_quickstart_sized_report_is_small(tmp_path: Path) -> None:
+    """The quick start's shape (24 cases, about 1,000 samples each): at most 1.5 MB (issue 14)."""
+    path = tmp_path / "quick.json"
+    path.write_text(json.dumps(synthetic.large_document(24, SAMPLES)))
+    output = write_report([path], tmp_path / "quick.html")
+    size_mb = output.stat().st_size / 1e6
+    print(f"\n[quickstart-sized report] 24 cases: {size_mb:.2f} MB")
+    assert size_mb <= 1.5
