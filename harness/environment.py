@@ -115,3 +115,24 @@ def fingerprint_hash(info: dict[str, Any]) -> str:
     identity["memory_gb"] = round(float(identity["memory_gb"] or 0))  # the kernel reserves a varying amount
     identity["gpus"] = [g.get("name") for g in identity.get("gpus") or []]
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# (CI, commit variable, branch variable), first match wins: GitHub Actions, GitLab, Buildkite,
+# CircleCI, Azure Pipelines, Jenkins (git plugin), Travis.
+CI_VARIABLES = (("github", "GITHUB_SHA", "GITHUB_REF_NAME"), ("gitlab", "CI_COMMIT_SHA", "CI_COMMIT_REF_NAME"),
+                ("buildkite", "BUILDKITE_COMMIT", "BUILDKITE_BRANCH"), ("circleci", "CIRCLE_SHA1", "CIRCLE_BRANCH"),
+                ("azure", "BUILD_SOURCEVERSION", "BUILD_SOURCEBRANCHNAME"), ("jenkins", "GIT_COMMIT", "GIT_BRANCH"),
+                ("travis", "TRAVIS_COMMIT", "TRAVIS_BRANCH"))
+
+
+def provenance(label: str | None = None, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The run's label and, when a CI exposes them, the commit and branch it built."""
+    env = dict(os.environ) if env is None else env
+    out = {"label": label} if label else {}
+    for ci, commit, branch in CI_VARIABLES:
+        if env.get(commit):
+            out.update(ci=ci, commit=env[commit])
+            if env.get(branch):
+                out["branch"] = env[branch]
+            break
+    return out

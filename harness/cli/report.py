@@ -41,6 +41,9 @@ def report(
                                                              "(TARGET@HOST/VARIANT to pick a machine).")] = "cpu/fp32",
     price: Annotated[Optional[list[str]], typer.Option("--price", help="TARGET=USD per hour, for the cost view "
                                                                        "(repeatable; overrides the suite's).")] = None,
+    history: Annotated[bool, typer.Option("--history", help="Show the history view (p50 run by run, change "
+                                          "points) even for two runs; it shows by itself from three runs of one "
+                                          "suite on one machine.")] = False,
 ) -> None:
     """Write an HTML or Markdown report comparing targets, variants and machines from results files."""
     from ..report.tables import parse_baseline
@@ -57,11 +60,11 @@ def report(
     if format == "md":
         from ..report.markdown import render_markdown
 
-        text = render_markdown(documents, baseline, prices)
+        text = render_markdown(documents, baseline, prices, history)
     else:
         from ..report.html import render_html
 
-        text = render_html(documents, baseline, prices)
+        text = render_html(documents, baseline, prices, history)
     target = output if output is not None else DEFAULT_OUTPUT[format]
     if str(target) == "-":
         sys.stdout.write(text)

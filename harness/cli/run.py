@@ -18,6 +18,9 @@ def run(
     model: Annotated[Optional[list[str]], typer.Option("--model", help="Only this model (repeatable).")] = None,
     variant: Annotated[Optional[list[str]], typer.Option("--variant", help="Only this variant (repeatable).")] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Also write an HTML report to this file.")] = None,
+    label: Annotated[Optional[str], typer.Option("--label", help="What this run measured (a commit, a build); "
+                                                 "labels the run in history reports. CI commit and branch "
+                                                 "variables are recorded anyway.")] = None,
 ) -> None:
     """Run every case of a suite; append each finished case to results/<suite>-<time>.jsonl."""
     from ..console import make_console
@@ -30,7 +33,7 @@ def run(
     plan = build_plan(load_suite(suite), targets=target, models=model, variants=variant)
     for warning in plan.warnings:
         console.print(f"warning: {warning}", markup=False, highlight=False)
-    outcome = run_plan(plan, output, make_reporter(console))
+    outcome = run_plan(plan, output, make_reporter(console), label=label)
     console.print(f"results: {outcome.path}", markup=False, highlight=False)
     if outcome.interrupted_by is not None:
         console.print(f"interrupted: {len(outcome.run.cases)} finished cases kept in {outcome.path}", markup=False)

@@ -271,3 +271,40 @@ def serving_curve(points: pd.DataFrame) -> dict[str, Any]:
         f"{label} latency vs offered load (LoadGen server)", xaxis=_axis("offered QPS", rangemode="tozero"),
         yaxis=_axis(f"{label} latency (ms), from scheduled arrival", **log_ticks([*points["latency_ms"], *bound])),
         shapes=shapes, legend=LEGEND_RIGHT, margin={"l": 64, "r": 16, "t": 44, "b": 48})}
+
+
+def history_lines(points: pd.DataFrame, changes: pd.DataFrame, runs: list[str], model: str) -> dict[str, Any]:
+    """p50 per case across the runs of a history (its interval as error bars); a change point is
+    a large marker, red up for a regression, green down for an improvement, named on hover."""
+    colors = _colors(points["case_id"])
+    traces = []
+    for case_id, group in points.groupby("case_id", sort=False):
+        group = group.sort_values("position")
+        low = (group["p50"] - group["low"]).where(group["low"].notna())
+        high = (group["high"] - group["p50"]).where(group["high"].notna())
+        traces.append({
+            "type": "scatter", "mode": "lines+markers", "name": esc(case_id), "x": [esc(r) for r in group["run"]],
+            "y": numbers(group["p50"]), "line": {"color": colors[case_id], "width": 2}, "marker": {"size": 6},
+            "error_y": {"type": "data", "symmetric": False, "array": numbers(high), "arrayminus": numbers(low),
+                        "thickness": 1, "width": 3, "color": colors[case_id]},
+            "customdata": [[esc(c or "-"), esc(b or "-"), esc(o or "?")]
+                           for c, b, o in zip(group["commit"], group["branch"], group["onnxruntime"])],
+            "hovertemplate": f"{esc(case_id)}<br>%{{x}}: p50 %{{y:.4g}} ms<br>commit %{{customdata[0]}} · "
+                             "branch %{customdata[1]}<br>onnxruntime %{customdata[2]}<extra></extra>"})
+    for verdict, symbol, color in (("regression", "triangle-up", "#d62728"), ("improvement", "triangle-down",
+                                                                              "#2ca02c")):
+        marked = changes[changes["verdict"] == verdict]
+        if len(marked):
+            traces.append({
+                "type": "scatter", "mode": "markers", "name": f"{verdict} (change point)",
+                "x": [esc(r) for r in marked["run"]], "y": numbers(marked["after"]),
+                "marker": {"symbol": symbol, "size": 16, "color": color, "line": {"width": 1, "color": "#1f2933"}},
+                "customdata": [[esc(c), f"{ch * 100:+.1f}%", fmt.ms(b)]
+                               for c, ch, b in zip(marked["case_id"], marked["change"], marked["before"])],
+                "hovertemplate": f"{verdict} at %{{x}}<br>%{{customdata[0]}}: %{{customdata[2]}} → %{{y:.4g}} ms "
+                                 "(%{customdata[1]})<extra></extra>"})
+    return {"data": traces, "layout": _layout(
+        f"{model}: p50 over time (runs oldest first)",
+        xaxis=_axis("run", type="category", categoryorder="array", categoryarray=[esc(r) for r in runs]),
+        yaxis=_axis("p50 latency (ms)", rangemode="tozero"),  # linear from 0: a step reads as its size
+        legend=LEGEND_RIGHT, margin={"l": 64, "r": 16, "t": 44, "b": 64})}

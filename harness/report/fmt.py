@@ -100,6 +100,10 @@ COLUMNS: dict[str, list[Column]] = {
                          Column("cases", "cases", "int"), Column("reason", "reason"), Column("models", "models"),
                          Column("variants", "variants"), Column("params", "params")],
     "flagged": [*CASE, Column("p50", "p50", "ms"), Column("notes", "flags")],
+    "history_changes": [Column("run", "run"), Column("commit", "commit"), Column("model", "model"),
+                        Column("case_id", "case"), Column("verdict", "verdict"),
+                        Column("before", "p50 before", "ms", "median of the runs since the previous change"),
+                        Column("after", "p50 at this run", "ms"), Column("change_pct", "change", "pct")],
     "serving": [Column("model", "model"), Column("serving_config", "params"), Column("target_label", "target"),
                 Column("variant", "variant"), Column("load", "load", "text", "server: the offered rate; peak "
                                                                          "search; offline: every sample at once"),

@@ -23,6 +23,7 @@ from ..results import Environment, Run, read_all
 from . import charts, fmt, tables
 from .data import Machine, build_frame, machines, runs_note
 from .fmt import COLUMNS, Column
+from .history import run_name
 from .summary import Summary, summarize
 from .views import TableView, matrix_view, table_view
 
@@ -171,9 +172,33 @@ def _dates(documents: list[Run]) -> str:
     return f"{first} – {last} UTC" if first != last else f"{first} UTC"
 
 
+def _history_section(documents: list[Run], figures: Figures, force: bool) -> dict[str, Any] | None:
+    from .history import find_history
+
+    found = find_history(documents, force)
+    if found is None:
+        return None
+    names = [run_name(i, run) for i, run in enumerate(found.runs)]
+    models = []
+    for model in dict.fromkeys(found.points["model"]):
+        points = found.points[found.points["model"] == model]
+        models.append({"model": model, "chart": figures.add(
+            charts.history_lines(points, found.changes[found.changes["model"] == model], names, str(model)),
+            "Each point: the run's p50, with the range of its worker processes' medians. Triangles: a change "
+            "point by compare --history's rule (red up: slower, green down: faster), judged against the runs "
+            "since the previous change.", wide=True)})
+    changes = found.changes.assign(
+        commit=found.changes["commit"].fillna("").astype(str).str[:12],
+        change_pct=found.changes["change"])
+    return {"suite": found.suite, "machine": found.machine, "runs": len(found.runs), "models": models,
+            "changes": table_view(changes, COLUMNS["history_changes"], "t-history",
+                                  empty="No change point: every run is within the noise of the runs before it.")}
+
+
 def context(documents: list[Run], baseline: str = "cpu/fp32",
-            prices: dict[str, float] | None = None) -> dict[str, Any]:
-    """Everything the template shows, computed once."""
+            prices: dict[str, float] | None = None, history: bool = False) -> dict[str, Any]:
+    """Everything the template shows, computed once; ``history`` shows the history view even
+    for two runs (it shows by itself from three runs of one suite on one machine)."""
     base = tables.parse_baseline(baseline)
     frame = build_frame(documents, prices)
     summary: Summary = summarize(documents, frame, base)
@@ -216,7 +241,9 @@ def context(documents: list[Run], baseline: str = "cpu/fp32",
                                "t-machines") if len(comparison) else None,
     }
     models = _model_sections(frame, figures, k)
+    history_view = _history_section(documents, figures, history)
     return {
+        "history": history_view,
         "title": summary.title, "summary": summary,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "dates": _dates(documents), "runs_note": runs_note(documents, frame), "harness_version": __version__, "heatmap": heatmap, "tables": tables_out,
@@ -229,11 +256,11 @@ def context(documents: list[Run], baseline: str = "cpu/fp32",
 
 
 def render_html(documents: list[Run], baseline: str = "cpu/fp32",
-                prices: dict[str, float] | None = None) -> str:
-    return _environment().get_template("report.html.j2").render(**context(documents, baseline, prices))
+                prices: dict[str, float] | None = None, history: bool = False) -> str:
+    return _environment().get_template("report.html.j2").render(**context(documents, baseline, prices, history))
 
 
 def write_report(paths: list[Path], output: Path, baseline: str = "cpu/fp32",
-                 prices: dict[str, float] | None = None) -> Path:
+                 prices: dict[str, float] | None = None, history: bool = False) -> Path:
     """Read results files/folders and write one self-contained HTML report; returns its path."""
-    return write_text(Path(output), render_html(read_all(paths), baseline, prices))
+    return write_text(Path(output), render_html(read_all(paths), baseline, prices, history))

@@ -11,6 +11,7 @@ from . import tables
 from .data import build_frame, machines, runs_note
 from .fmt import COLUMNS
 from .fmt import md_escape as escape
+from .history import find_history
 from .summary import summarize
 from .views import TableView, matrix_view, table_view
 
@@ -33,7 +34,7 @@ def table(view: TableView) -> str:
 
 
 def render_markdown(documents: list[Run], baseline: str = "cpu/fp32",
-                    prices: dict[str, float] | None = None) -> str:
+                    prices: dict[str, float] | None = None, history: bool = False) -> str:
     base = tables.parse_baseline(baseline)
     frame = build_frame(documents, prices)
     summary = summarize(documents, frame, base)
@@ -64,6 +65,14 @@ def render_markdown(documents: list[Run], baseline: str = "cpu/fp32",
             table(matrix_view(tables.speedup_matrix(frame, base), "best", annotate=True)),
             f"Same precision ({escape(base.variant)}) on every target:", "",
             table(matrix_view(tables.speedup_matrix(frame, base, base.variant), "same", annotate=False))]
+    found = find_history(documents, history)
+    if found is not None:
+        changes = found.changes.assign(commit=found.changes["commit"].fillna("").astype(str).str[:12],
+                                       change_pct=found.changes["change"])
+        out += [f"## History: {escape(found.suite)} on {escape(found.machine)}, {len(found.runs)} runs", "",
+                "Change points by the rule of `harness compare --history`, each judged against the runs since "
+                "the previous change.", "",
+                table(table_view(changes, COLUMNS["history_changes"], "history", empty="no change point"))]
     served = tables.serving(frame, base)
     if len(served):
         out += ["## Serving (MLPerf LoadGen)", "",

@@ -486,6 +486,21 @@ _ENVIRONMENT_FIELDS = frozenset(f.name for f in fields(Environment))
 
 
 @dataclass(kw_only=True)
+class Provenance(Part):
+    """What the run measured the code of: a label given to ``harness run`` and what CI said."""
+
+    label: str | None = None
+    commit: str | None = None
+    branch: str | None = None
+    ci: str | None = None  # which CI's variables the commit and branch came from
+
+    @property
+    def short(self) -> str:
+        """The run's name on a history axis: the label, else the short commit, else ''."""
+        return self.label or (self.commit[:8] if self.commit else "")
+
+
+@dataclass(kw_only=True)
 class Run(Part):
     """A results file: one run of one suite on one machine."""
 
@@ -496,6 +511,7 @@ class Run(Part):
     status: str = "running"
     suite: SuiteInfo
     environment: Environment = field(default_factory=Environment)
+    provenance: Provenance | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     cases: list[CaseRecord] = field(default_factory=list)
     source: str | None = field(default=None, compare=False)  # the file it was read from; never saved

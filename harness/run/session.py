@@ -20,9 +20,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from ..environment import fingerprint
+from ..environment import fingerprint, provenance
 from ..plan import Case, Plan
-from ..results import CaseRecord, Environment, ResultsWriteError, ResultsWriter, Run, SuiteInfo, utc_now
+from ..results import (
+    CaseRecord,
+    Environment,
+    Provenance,
+    ResultsWriteError,
+    ResultsWriter,
+    Run,
+    SuiteInfo,
+    utc_now,
+)
 from ..variants import VariantStore
 from .case import CaseRun, RuntimeCache, run_case
 from .signals import Interrupted, interrupt_signals
@@ -36,13 +45,14 @@ class Reporter(Protocol):
     def finish(self, run: Run) -> None: ...
 
 
-def new_run(plan: Plan, runner: str, started: datetime) -> Run:
+def new_run(plan: Plan, runner: str, started: datetime, label: str | None = None) -> Run:
     loaded, suite = plan.loaded, plan.loaded.suite
     return Run(
         run_id=f"{suite.name}-{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}",
         started_at=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
         suite=SuiteInfo(name=suite.name, path=str(loaded.path), sha256=loaded.sha256, description=suite.description),
         environment=Environment.from_json(fingerprint(), "environment"),
+        provenance=Provenance.from_json(found, "provenance") if (found := provenance(label)) else None,
         settings={"measure": suite.measure.model_dump(), "session": suite.session.model_dump(exclude_none=True),
                   "accuracy": suite.accuracy.model_dump(exclude_none=True), "runner": runner},
     )
@@ -52,10 +62,10 @@ class RunSession:
     """Runtimes, variant builds, scratch space and the results file of one run."""
 
     def __init__(self, plan: Plan, out_dir: Path | None, runner: str, say: Callable[[str], None],
-                 settings: dict | None = None) -> None:
+                 settings: dict | None = None, label: str | None = None) -> None:
         started = datetime.now(UTC)
         self.plan = plan
-        self.run = new_run(plan, runner, started)
+        self.run = new_run(plan, runner, started, label)
         self.run.settings.update(settings or {})  # before the header is written
         m = plan.loaded.suite.measure
         self.order_seed = m.order_seed if m.order_seed is not None else random.SystemRandom().randrange(2**32)
@@ -156,8 +166,8 @@ class RunOutcome:
         return any(c.accuracy is not None and c.accuracy.verdict == "fail" for c in self.run.cases)
 
 
-def run_plan(plan: Plan, out_dir: Path, reporter: Reporter) -> RunOutcome:
-    session = RunSession(plan, out_dir, "harness run", reporter.message)
+def run_plan(plan: Plan, out_dir: Path, reporter: Reporter, label: str | None = None) -> RunOutcome:
+    session = RunSession(plan, out_dir, "harness run", reporter.message, label=label)
     reporter.start(plan, session.path)
     status, signum = "aborted", None  # aborted: a harness error ended the run; it is raised on
     try:

@@ -1,0 +1,106 @@
+"""The history view: each case's p50 across the runs of one suite on one machine, over time,
+with changes marked by the same robust rule ``harness compare --history`` applies.
+
+A run is named on the axis by what it measured: its ``--label``, else the commit its CI
+exposed (``Provenance``), else its date. A change point is a run whose p50 is worse (or better)
+than the median of the runs since the previous change by more than the minimum effect and
+``mad_k`` x MAD, and passes compare's fast-end guard; the next runs are then judged against the
+new level only, so one step is marked once, at the run that made it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..compare.config import Settings
+from ..compare.history import history_finding
+from ..compare.metrics import METRIC_BY_NAME
+from ..results import CaseRecord, Run
+from .data import machine_key
+
+MIN_RUNS = 3  # runs of one suite on one machine that make a history
+
+
+@dataclass(frozen=True)
+class History:
+    suite: str
+    machine: str
+    runs: list[Run]  # oldest first
+    points: pd.DataFrame  # one row per run and ok case
+    changes: pd.DataFrame  # one row per change point
+
+
+def run_name(position: int, run: Run) -> str:
+    """'#3 abc12345': unique on the axis even when two runs share a label."""
+    short = run.provenance.short if run.provenance else ""
+    return f"#{position + 1} {short or str(run.started_at or '')[:16].replace('T', ' ')}"
+
+
+def find_history(documents: list[Run], force: bool = False) -> History | None:
+    """The runs of the suite and machine with the most runs over time (at least MIN_RUNS, or 2
+    when forced); None when the inputs are not a history."""
+    groups: dict[tuple[str, str], dict[str, Run]] = {}
+    for run in documents:
+        groups.setdefault((run.suite.name, machine_key(run.environment)), {})[str(run.run_id)] = run
+    if not groups:
+        return None
+    (suite, machine), found = max(groups.items(), key=lambda item: len(item[1]))
+    if len(found) < (2 if force else MIN_RUNS):
+        return None
+    runs = sorted(found.values(), key=lambda r: str(r.started_at or ""))
+    return History(suite, str(runs[0].environment.hostname or machine), runs, _points(runs), _changes(runs))
+
+
+def _points(runs: list[Run]) -> pd.DataFrame:
+    rows = []
+    for position, run in enumerate(runs):
+        provenance = run.provenance
+        for case in run.cases:
+            if not case.ok or case.latency_ms is None:
+                continue
+            interval = case.measurement.p50_interval_ms if case.measurement else None
+            rows.append({"position": position, "run": run_name(position, run), "run_id": run.run_id,
+                         "started_at": run.started_at, "model": case.model, "case_id": case.case_id,
+                         "p50": case.latency_ms.p50, "low": interval[0] if interval else math.nan,
+                         "high": interval[1] if interval else math.nan,
+                         "commit": provenance.commit if provenance else None,
+                         "branch": provenance.branch if provenance else None,
+                         "label": provenance.label if provenance else None,
+                         "onnxruntime": case.runtime.onnxruntime_version})
+    columns = ["position", "run", "run_id", "started_at", "model", "case_id", "p50", "low", "high", "commit",
+               "branch", "label", "onnxruntime"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _changes(runs: list[Run], settings: Settings | None = None) -> pd.DataFrame:
+    """Walk each case's runs in order; judge a run against the runs since the last change."""
+    settings = settings or Settings()
+    metric = METRIC_BY_NAME["latency_p50"]
+    by_case: dict[str, list[tuple[int, CaseRecord]]] = {}
+    for position, run in enumerate(runs):
+        for case in run.cases:
+            if case.ok:
+                by_case.setdefault(case.case_id, []).append((position, case))
+    rows: list[dict[str, Any]] = []
+    for case_id, series in by_case.items():
+        window: list[CaseRecord] = []
+        for position, case in series:
+            if window and window[-1].runtime.onnxruntime_version != case.runtime.onnxruntime_version:
+                window = []  # an onnxruntime upgrade restarts the history, as in compare --history
+            if len(window) >= settings.history.min_runs:
+                finding = history_finding(case_id, window[-settings.history.last:], [case], metric, settings)
+                if finding.verdict in ("regression", "improvement"):
+                    run = runs[position]
+                    rows.append({"position": position, "run": run_name(position, run), "model": case.model,
+                                 "case_id": case_id, "verdict": finding.verdict, "before": finding.baseline,
+                                 "after": finding.candidate, "change": finding.change,
+                                 "commit": run.provenance.commit if run.provenance else None,
+                                 "label": run.provenance.label if run.provenance else None})
+                    window = []
+            window.append(case)
+    columns = ["position", "run", "model", "case_id", "verdict", "before", "after", "change", "commit", "label"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["position", "case_id"], ignore_index=True)
