@@ -86,3 +86,22 @@ def test_history_chart_draws_in_headless_chromium(nights: Path, chromium: str, t
     assert state["drawn"] == state["want"], state
     assert history is not None and history["x"] == [f"#{i + 1} nightly-{i + 1}" for i in range(5)], history
     assert history["marked"] == [["#4 nightly-4"]], history
+
+
+@pytest.mark.slow
+def test_figures_are_written_as_svg_and_png_with_titles_and_captions(nights: Path, tmp_path: Path) -> None:
+    figures = tmp_path / "figures"
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(nights), "-o", str(tmp_path / "r.html"),
+                           "--figures", str(figures)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    page = (tmp_path / "r.html").read_text()
+    charts = page.count("data-fig=")
+    svgs, pngs = sorted(figures.glob("*.svg")), sorted(figures.glob("*.png"))
+    assert len(svgs) == len(pngs) == charts >= 5, (charts, svgs)
+    history = next(p for p in svgs if "over-time" in p.name)
+    text = history.read_text()
+    assert "chain: p50 over time" in text and "Triangles: a change point" in text  # title and caption
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000 for p in pngs)
+    index = (figures / "figures.md").read_text()
+    assert index.count("![") == charts and "Triangles: a change point" in index

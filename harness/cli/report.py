@@ -41,6 +41,9 @@ def report(
                                                              "(TARGET@HOST/VARIANT to pick a machine).")] = "cpu/fp32",
     price: Annotated[Optional[list[str]], typer.Option("--price", help="TARGET=USD per hour, for the cost view "
                                                                        "(repeatable; overrides the suite's).")] = None,
+    figures: Annotated[Optional[Path], typer.Option("--figures", help="Also write every chart as SVG and PNG "
+                                                    "into this folder, with its title and caption (needs the "
+                                                    "'figures' extra and Chromium).")] = None,
     history: Annotated[bool, typer.Option("--history", help="Show the history view (p50 run by run, change "
                                           "points) even for two runs; it shows by itself from three runs of one "
                                           "suite on one machine.")] = False,
@@ -72,6 +75,13 @@ def report(
     from ..files import write_atomic_text as write_text
 
     write_text(target, text)
+    if figures is not None:
+        from ..report.figures import write_figures
+        from ..report.html import context
+
+        found = context(documents, baseline, prices, history)["figure_specs"]
+        written = write_figures(found.specs, found.captions, figures)
+        typer.echo(f"figures: {len(written)} files in {figures} (index: {figures / 'figures.md'})")
     cases = sum(len(d.cases) for d in documents)
     files = f"{len(documents)} results file{'s' if len(documents) != 1 else ''}"
     typer.echo(f"report: {target} ({cases} cases from {files})")

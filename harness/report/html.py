@@ -80,9 +80,11 @@ class Figures:
     """Chart specs collected while building sections; embedded once as JSON, drawn lazily by id."""
 
     specs: list[dict[str, Any]] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
 
     def add(self, spec: dict[str, Any], caption: str = "", wide: bool = False) -> dict[str, Any]:
         self.specs.append(spec)
+        self.captions.append(caption)
         return {"index": len(self.specs) - 1, "height": spec["layout"].get("height", 360), "caption": caption,
                 "wide": wide}
 
@@ -249,7 +251,7 @@ def context(documents: list[Run], baseline: str = "cpu/fp32",
         "dates": _dates(documents), "runs_note": runs_note(documents, frame), "harness_version": __version__, "heatmap": heatmap, "tables": tables_out,
         "models": models, "machines": found, "machine_names": machine_names, "machine_rows": machine_rows,
         "environments": [(m, _environment_items(m.environment)) for m in found], "points_per_case": k,
-        "figures": (figure_json := script_json(figures.specs)), "plotly_js": plotly_js(), "n_figures": len(figures.specs),
+        "figure_specs": figures, "figures": (figure_json := script_json(figures.specs)), "plotly_js": plotly_js(), "n_figures": len(figures.specs),
         "figures_gz": pack(str(figure_json)) if len(figure_json) > PACK_ABOVE else None, "pack": pack,
         "pack_above": PACK_ABOVE,
     }
