@@ -157,8 +157,8 @@ INTERACT = """(() => {
   const table = document.getElementById('t-percentiles');
   const headers = Array.from(table.querySelectorAll('thead th'));
   const index = headers.findIndex(th => th.textContent.trim().startsWith('p50'));
-  const values = () => Array.from(table.tBodies[0].rows).filter(r => !r.hidden)
-      .map(r => parseFloat(r.cells[index].getAttribute('data-v')));
+  const data = () => Array.from(table.tBodies[0].rows).filter(r => !r.classList.contains('note-row'));
+  const values = () => data().filter(r => !r.hidden).map(r => parseFloat(r.cells[index].getAttribute('data-v')));
   headers[index].querySelector('button').click();
   const ascending = values();
   headers[index].querySelector('button').click();
@@ -166,9 +166,15 @@ INTERACT = """(() => {
   const input = document.querySelector('input[data-filter="t-percentiles"]');
   input.value = 'int8 "batch 8" host-b';
   input.dispatchEvent(new Event('input'));
-  const shown = Array.from(table.tBodies[0].rows).filter(r => !r.hidden);
+  const shown = data().filter(r => !r.hidden);
   const match = r => ['int8', 'batch 8', 'host-b'].every(t => r.textContent.includes(t));
-  const result = {ascending: ascending, descending: descending, total: table.tBodies[0].rows.length,
+  // Every note line stays right under its row, in order, after sorting and filtering.
+  const paired = Array.from(table.tBodies[0].rows).every(r => !r.classList.contains('note-row') ||
+      (r.previousElementSibling && !r.previousElementSibling.classList.contains('note-row') &&
+       r.hidden === r.previousElementSibling.hidden));
+  const noteLines = table.querySelectorAll('tr.note-row').length;
+  const result = {ascending: ascending, descending: descending, total: data().length, paired: paired,
+                  notes: noteLines,
                   shown: shown.length, allMatch: shown.every(match), sort: headers[index].getAttribute('aria-sort')};
   input.value = ''; input.dispatchEvent(new Event('input'));
   return result;
@@ -243,6 +249,7 @@ def test_report_in_headless_chromium(tmp_path: Path, chromium: str) -> None:
     assert interaction["descending"] == sorted(interaction["descending"], reverse=True)
     assert interaction["sort"] == "descending"
     assert 0 < interaction["shown"] < interaction["total"] and interaction["allMatch"], interaction
+    assert interaction["notes"] > 0 and interaction["paired"], interaction  # notes under their rows, never off screen
     assert SCREENSHOT.stat().st_size > 10_000
 
 
@@ -257,8 +264,9 @@ LARGE_READY = """(async () => {
   const input = document.querySelector('input[data-filter="t-percentiles"]');
   const first = table.tBodies[0].rows[0].cells[0].textContent.trim();
   input.value = '"' + first + '"'; input.dispatchEvent(new Event('input'));
-  const shown = Array.from(table.tBodies[0].rows).filter(r => !r.hidden).length;
-  return {ready: !!ready(), ms: performance.now(), rows: table.tBodies[0].rows.length, shown: shown,
+  const data = Array.from(table.tBodies[0].rows).filter(r => !r.classList.contains('note-row'));
+  const shown = data.filter(r => !r.hidden).length;
+  return {ready: !!ready(), ms: performance.now(), rows: data.length, shown: shown,
           charts: document.querySelectorAll('[data-fig]').length};
 })()"""
 

@@ -40,6 +40,12 @@ class TableView:
     caption: str = ""
     empty: str = "nothing to show"
 
+    @property
+    def note_index(self) -> int | None:
+        """The notes (or flags) column: the HTML page shows it as a full-width line under its row,
+        so that a wide table never pushes it off screen; Markdown keeps it a column."""
+        return next((i for i, c in enumerate(self.columns) if c.key == "notes"), None)
+
 
 def row_flags(record: dict[str, Any]) -> list[str]:
     """Marks that must stay visible next to the numbers they qualify."""
