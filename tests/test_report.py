@@ -136,6 +136,19 @@ def test_quantization_view_marks_front(frame: pd.DataFrame) -> None:
     assert quant.loc[quant["variant"] == "int4", "loss"].item() == pytest.approx(0.03)
 
 
+def test_pareto_labels_only_where_they_cannot_collide(frame: pd.DataFrame) -> None:
+    """Two batch sizes put two fronts on the same exact-match floor: labels would overlap, so the
+    fronts are lines and hover names the points; one param set gets labels, alternating sides."""
+    quant = tables.quantization(frame)
+    both = charts.accuracy_scatter(quant)
+    fronts = [t for t in both["data"] if t["name"].startswith("Pareto front")]
+    assert len(fronts) == 2 and all("text" not in t and t["mode"] == "lines" for t in fronts)
+    one = charts.accuracy_scatter(quant[quant["config"] == "batch 1"])
+    (front,) = [t for t in one["data"] if t["name"].startswith("Pareto front")]
+    assert front["mode"] == "lines+text" and len(front["text"]) == 3
+    assert front["textposition"] == ["top right", "bottom left", "top right"]
+
+
 def test_cost_per_million_and_inferences_per_dollar(frame: pd.DataFrame) -> None:
     assert tables.cost_per_million(3.6, 1000.0) == 1.0
     cost = tables.cost(frame).set_index(["target", "variant"])

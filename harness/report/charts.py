@@ -213,6 +213,9 @@ def accuracy_scatter(points: pd.DataFrame) -> dict[str, Any]:
     floor = float(positive.min()) / 10 if len(positive) else 1e-9
     colors = _colors(points["config"])
     traces: list[dict[str, Any]] = []
+    # Front labels only for a single parameter set: several fronts' labels (fp32 at every batch size
+    # sits on the same exact-match floor) land on top of each other. Hover names every point.
+    label_front = points["config"].nunique() == 1
     for config, group in points.groupby("config", sort=False):
         y = [v if v > 0 else floor for v in group["loss"]]
         labels = [esc(c) for c in choices(group)]
@@ -226,12 +229,15 @@ def accuracy_scatter(points: pd.DataFrame) -> dict[str, Any]:
                                         "<br>accuracy %{customdata[2]} · Pareto %{customdata[3]}<extra></extra>"})
         front = group[group["pareto"]].sort_values("p50")
         # Only the front is labelled: those are the candidates worth reading; the rest are in hover.
-        traces.append({"type": "scatter", "mode": "lines+text", "name": f"Pareto front · {esc(config)}",
-                       "legendgroup": esc(config), "showlegend": False, "x": numbers(front["p50"]),
-                       "y": numbers(v if v > 0 else floor for v in front["loss"]), "hoverinfo": "skip",
-                       "text": [esc(c) for c in choices(front)], "textposition": "top right",
-                       "textfont": {"size": 10, "color": colors[config]}, "cliponaxis": False,
-                       "line": {"color": colors[config], "dash": "dot", "width": 2, "shape": "hv"}})
+        line = {"type": "scatter", "mode": "lines", "name": f"Pareto front · {esc(config)}",
+                "legendgroup": esc(config), "showlegend": False, "x": numbers(front["p50"]),
+                "y": numbers(v if v > 0 else floor for v in front["loss"]), "hoverinfo": "skip", "cliponaxis": False,
+                "line": {"color": colors[config], "dash": "dot", "width": 2, "shape": "hv"}}
+        if label_front:  # alternate sides along the front, so neighbours do not collide
+            line.update(mode="lines+text", text=[esc(c) for c in choices(front)],
+                        textposition=["top right" if i % 2 == 0 else "bottom left" for i in range(len(front))],
+                        textfont={"size": 10, "color": colors[config]})
+        traces.append(line)
     decades = list(range(math.floor(math.log10(floor)) + 1,
                          math.ceil(math.log10(max(float(points["loss"].max()), floor))) + 1))
     decades = decades[::-(-len(decades) // 6)] if decades else decades  # at most about 6 labels

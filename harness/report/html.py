@@ -152,7 +152,8 @@ def _model_sections(frame: pd.DataFrame, figures: Figures, k: int) -> list[dict[
                 out.append(figures.add(charts.accuracy_scatter(points),
                                        "Accuracy loss is 1 - cosine similarity of the outputs against the fp32 "
                                        "reference on CPU. Lower left is better; × fails the accuracy check; "
-                                       "dotted and labelled: the Pareto front per params."))
+                                       "dotted: the Pareto front per params (labelled when the model has one param set; hover names "
+                                       "every point)."))
             out.append(figures.add(charts.memory_bars(mine), "Peak RSS includes the runtime and the arena."))
         if len(points := served[served["model"] == model]):
             out.append(figures.add(charts.serving_curve(points),
