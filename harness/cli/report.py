@@ -60,14 +60,17 @@ def report(
     from .compare import note_unfinished
 
     note_unfinished(documents)
+    from ..report.html import context, render_context
+
+    # One context serves the page and the figures; Markdown has no charts but --figures still may.
+    values = context(documents, baseline, prices, history) if format == "html" or figures is not None else None
     if format == "md":
         from ..report.markdown import render_markdown
 
         text = render_markdown(documents, baseline, prices, history)
     else:
-        from ..report.html import render_html
-
-        text = render_html(documents, baseline, prices, history)
+        assert values is not None
+        text = render_context(values)
     target = output if output is not None else DEFAULT_OUTPUT[format]
     if str(target) == "-":
         sys.stdout.write(text)
@@ -75,11 +78,10 @@ def report(
     from ..files import write_atomic_text as write_text
 
     write_text(target, text)
-    if figures is not None:
+    if figures is not None and values is not None:
         from ..report.figures import write_figures
-        from ..report.html import context
 
-        found = context(documents, baseline, prices, history)["figure_specs"]
+        found = values["figure_specs"]
         written = write_figures(found.specs, found.captions, figures)
         typer.echo(f"figures: {len(written)} files in {figures} (index: {figures / 'figures.md'})")
     cases = sum(len(d.cases) for d in documents)

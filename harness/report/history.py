@@ -33,6 +33,11 @@ class History:
     points: pd.DataFrame  # one row per run and ok case
     changes: pd.DataFrame  # one row per change point
 
+    def changes_table(self) -> pd.DataFrame:
+        """The change points as the HTML and Markdown tables show them."""
+        return self.changes.assign(commit=self.changes["commit"].fillna("").astype(str).str[:12],
+                                   change_pct=self.changes["change"])
+
 
 def run_name(position: int, run: Run) -> str:
     """'#3 abc12345': unique on the axis even when two runs share a label."""

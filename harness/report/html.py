@@ -190,11 +190,8 @@ def _history_section(documents: list[Run], figures: Figures, force: bool) -> dic
             "Each point: the run's p50, with the range of its worker processes' medians. Triangles: a change "
             "point by compare --history's rule (red up: slower, green down: faster), judged against the runs "
             "since the previous change.", wide=True)})
-    changes = found.changes.assign(
-        commit=found.changes["commit"].fillna("").astype(str).str[:12],
-        change_pct=found.changes["change"])
     return {"suite": found.suite, "machine": found.machine, "runs": len(found.runs), "models": models,
-            "changes": table_view(changes, COLUMNS["history_changes"], "t-history",
+            "changes": table_view(found.changes_table(), COLUMNS["history_changes"], "t-history",
                                   empty="No change point: every run is within the noise of the runs before it.")}
 
 
@@ -260,7 +257,12 @@ def context(documents: list[Run], baseline: str = "cpu/fp32",
 
 def render_html(documents: list[Run], baseline: str = "cpu/fp32",
                 prices: dict[str, float] | None = None, history: bool = False) -> str:
-    return _environment().get_template("report.html.j2").render(**context(documents, baseline, prices, history))
+    return render_context(context(documents, baseline, prices, history))
+
+
+def render_context(values: dict[str, Any]) -> str:
+    """The page from a ``context`` (the caller may use the same context's figures elsewhere)."""
+    return _environment().get_template("report.html.j2").render(**values)
 
 
 def write_report(paths: list[Path], output: Path, baseline: str = "cpu/fp32",

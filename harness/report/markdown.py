@@ -67,12 +67,11 @@ def render_markdown(documents: list[Run], baseline: str = "cpu/fp32",
             table(matrix_view(tables.speedup_matrix(frame, base, base.variant), "same", annotate=False))]
     found = find_history(documents, history)
     if found is not None:
-        changes = found.changes.assign(commit=found.changes["commit"].fillna("").astype(str).str[:12],
-                                       change_pct=found.changes["change"])
         out += [f"## History: {escape(found.suite)} on {escape(found.machine)}, {len(found.runs)} runs", "",
                 "Change points by the rule of `harness compare --history`, each judged against the runs since "
                 "the previous change.", "",
-                table(table_view(changes, COLUMNS["history_changes"], "history", empty="no change point"))]
+                table(table_view(found.changes_table(), COLUMNS["history_changes"], "history",
+                                 empty="no change point"))]
     served = tables.serving(frame, base)
     if len(served):
         out += ["## Serving (MLPerf LoadGen)", "",
