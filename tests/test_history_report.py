@@ -105,3 +105,14 @@ def test_figures_are_written_as_svg_and_png_with_titles_and_captions(nights: Pat
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000 for p in pngs)
     index = (figures / "figures.md").read_text()
     assert index.count("![") == charts and "Triangles: a change point" in index
+
+
+@pytest.mark.slow
+def test_figures_with_the_page_on_stdout(nights: Path, tmp_path: Path) -> None:
+    """`-o -` sends the page to stdout; the figures are still written and their message goes to stderr."""
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(nights), "-o", "-", "--format", "md",
+                           "--figures", str(tmp_path / "f")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("# Benchmark report: nightly") and "figures:" in proc.stderr
+    assert len(list((tmp_path / "f").glob("*.svg"))) >= 5

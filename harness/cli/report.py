@@ -72,18 +72,22 @@ def report(
         assert values is not None
         text = render_context(values)
     target = output if output is not None else DEFAULT_OUTPUT[format]
-    if str(target) == "-":
+    to_stdout = str(target) == "-"
+    if to_stdout:
         sys.stdout.write(text)
-        return
-    from ..files import write_atomic_text as write_text
+    else:
+        from ..files import write_atomic_text as write_text
 
-    write_text(target, text)
+        write_text(target, text)
     if figures is not None and values is not None:
         from ..report.figures import write_figures
 
         found = values["figure_specs"]
         written = write_figures(found.specs, found.captions, figures)
-        typer.echo(f"figures: {len(written)} files in {figures} (index: {figures / 'figures.md'})")
+        # With the page on stdout, the messages go to stderr so that stdout stays the page.
+        typer.echo(f"figures: {len(written)} files in {figures} (index: {figures / 'figures.md'})", err=to_stdout)
+    if to_stdout:
+        return
     cases = sum(len(d.cases) for d in documents)
     files = f"{len(documents)} results file{'s' if len(documents) != 1 else ''}"
     typer.echo(f"report: {target} ({cases} cases from {files})")
