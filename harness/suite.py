@@ -186,7 +186,8 @@ class MeasureSpec(Strict):
     # Identical processes on a shared 2-vCPU VM differ by 5-30% (speed modes); the interval carries that.
     unstable_spread: float = Field(0.25, gt=0, description="Flag a case whose worker processes' medians are "
                                    "further apart than this (relative range): a rerun may differ.")
-    placement: bool = Field(True, description="Count nodes per provider in an untimed profiling pass.")
+    placement: bool = Field(True, description="Count nodes per provider, and time each node (the per-operator "
+                            "profile), in an untimed profiling pass.")
     memory_limit_mb: float | None = Field(None, gt=0, description="Kill a worker whose RSS passes this (the case "
                                           "fails: out of memory); default: 80% of this machine's memory.")
 

@@ -19,6 +19,7 @@ from .baseline import baseline_app
 from .compare import compare
 from .doctor import doctor
 from .export import export
+from .profile import profile
 from .report import report
 from .run import run
 from .runtimes import runtimes_app
@@ -27,7 +28,7 @@ from .variants import variants
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Benchmark ONNX models across execution providers, precisions and machines.")
-for command in (run, validate, schema, doctor, variants, report, compare, ab, export):
+for command in (run, validate, schema, doctor, variants, report, compare, ab, export, profile):
     app.command()(command)
 app.add_typer(runtimes_app, name="runtimes")
 app.add_typer(baseline_app, name="baseline")

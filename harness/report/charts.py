@@ -314,3 +314,30 @@ def history_lines(points: pd.DataFrame, changes: pd.DataFrame, runs: list[str], 
         xaxis=_axis("run", type="category", categoryorder="array", categoryarray=[esc(r) for r in runs]),
         yaxis=_axis("p50 latency (ms)", rangemode="tozero"),  # linear from 0: a step reads as its size
         legend=LEGEND_RIGHT, margin={"l": 64, "r": 16, "t": 44, "b": 64})}
+
+
+OP_TYPES_SHOWN = 8  # op types with their own colour; the rest are "other"
+
+
+def op_breakdown(cases: pd.DataFrame) -> dict[str, Any]:
+    """Where the time goes: each case's kernel time split by operator type (shares, stacked to
+    100%), from the untimed profiling pass."""
+    cases = cases[cases["profile_by_op"].notna()]
+    totals: dict[str, float] = {}
+    for shares in cases["profile_by_op"]:
+        for op, share in shares.items():
+            totals[op] = totals.get(op, 0.0) + share
+    shown = sorted(totals, key=lambda op: -totals[op])[:OP_TYPES_SHOWN]
+    labels = [esc(f"{c} · {t} · {v}") for c, t, v in zip(cases["config"], cases["target_label"], cases["variant"])]
+    traces = []
+    for index, op in enumerate([*shown, "other"]):
+        values = [(sum(s for o, s in shares.items() if o not in shown) if op == "other" else shares.get(op, 0.0))
+                  for shares in cases["profile_by_op"]]
+        traces.append({"type": "bar", "orientation": "h", "name": esc(op), "y": labels, "x": numbers(values),
+                       "marker": {"color": "#b8c2cc" if op == "other" else PALETTE[index % len(PALETTE)]},
+                       "hovertemplate": f"{esc(op)}: %{{x:.1%}} of the kernel time<br>%{{y}}<extra></extra>"})
+    return {"data": traces, "layout": _layout(
+        "Where the time goes (kernel time by operator type)", barmode="stack",
+        xaxis=_axis("share of kernel time", tickformat=".0%", range=[0, 1]),
+        yaxis=_axis("", autorange="reversed", automargin=True), legend=LEGEND_RIGHT,
+        height=max(340, 80 + 26 * len(labels)), margin={"l": 64, "r": 16, "t": 44, "b": 48})}

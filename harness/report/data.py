@@ -28,7 +28,7 @@ NUMERIC = [f"latency_ms.{k}" for k in ("n", "mean", "std", "cv", "cv_robust", "m
 PARAM_ORDER = ("batch", "streams")  # shown first, in this order; other params follow by name
 ADDED = ["machine", "machine_key", "machine_rank", "target_label", "config", "batch", "streams", "package",
          "unstable_reasons", "partial_fallback", "nodes", "accuracy_verdict", "loss", "interval_low", "interval_high",
-         "price_per_hour", "notes", "serving_config", "serving_points", "serving_reasons", "runs"]
+         "price_per_hour", "notes", "serving_config", "serving_points", "serving_reasons", "runs", "profile_by_op"]
 SCENARIO_PARAMS = ("scenario", "qps")  # what a serving case's rate and load are; the rest is its config
 
 
@@ -208,6 +208,8 @@ def build_frame(documents: list[Run], prices: dict[str, float] | None = None) ->
                 "serving_points": serving_points(case),
                 "serving_reasons": short_reasons(case),
                 "runs": runs[configuration_key(document, case)],
+                "profile_by_op": ({op: float(v.get("share", 0.0)) for op, v in case.profile.by_op_type.items()}
+                                  if case.profile is not None and case.ok else None),
             })
     if len(extra) != len(base):
         raise AssertionError("to_frame and the documents disagree on the number of cases")

@@ -155,6 +155,12 @@ def _model_sections(frame: pd.DataFrame, figures: Figures, k: int) -> list[dict[
                                        "dotted: the Pareto front per params (labelled when the model has one param set; hover names "
                                        "every point)."))
             out.append(figures.add(charts.memory_bars(mine), "Peak RSS includes the runtime and the arena."))
+            if mine["profile_by_op"].notna().any():
+                out.append(figures.add(charts.op_breakdown(mine),
+                                       "From onnxruntime's profiler in an untimed pass (never the timed loop): "
+                                       "each case's mean kernel time per node over 5 warm runs, summed by operator "
+                                       "type. An EP that compiles a subgraph (OpenVINO) shows it as one "
+                                       "operator. Per node: harness profile RESULTS --case ID.", wide=True))
         if len(points := served[served["model"] == model]):
             out.append(figures.add(charts.serving_curve(points),
                                    "Each point is one MLPerf LoadGen server run: Poisson arrivals at the offered "

@@ -281,6 +281,20 @@ class Placement(Part):
 
 
 @dataclass(kw_only=True)
+class Profile(Part):
+    """Where the time goes: onnxruntime's profiler in the untimed pass (never in the timed loop),
+    mean kernel time per node over ``runs`` warm runs. Shares are of ``kernel_ms``."""
+
+    runs: int
+    kernel_ms: float  # the sum of every node's mean kernel time
+    model_run_ms: float | None = None  # the profiled runs' mean wall time, profiler overhead included
+    by_op_type: dict[str, dict[str, Any]] = field(default_factory=dict)  # op -> {ms, nodes, share}
+    top_nodes: list[dict[str, Any]] = field(default_factory=list)  # {name, op_type, provider, ms, share}
+    fallback_nodes: list[dict[str, Any]] = field(default_factory=list)  # nodes off the requested provider
+    table: str | None = None  # every node, in a JSON file next to the results
+
+
+@dataclass(kw_only=True)
 class Accuracy(Part):
     """Outputs against the reference variant on the CPU provider, same inputs."""
 
@@ -416,6 +430,7 @@ class CaseRecord(Part):
     measurement: Measurement | None = None
     accuracy: Accuracy | None = None
     placement: Placement | None = None
+    profile: Profile | None = None
     gpu_memory_mb: dict[str, float | None] | None = None
     device_resident: DeviceResident | None = None
     serving: Serving | None = None

@@ -5,6 +5,7 @@ A case that crashes, hangs or cannot be prepared fails alone, with the reason; t
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import stats
+from ..files import write_atomic_text
 from ..models.inputs import make_feeds
 from ..plan import Case, Plan
 from ..results import (
@@ -25,6 +27,7 @@ from ..results import (
     Memory,
     ModelFile,
     Placement,
+    Profile,
     RecordError,
     Runtime,
     Throughput,
@@ -37,7 +40,7 @@ from ..runtimes import RuntimeUnavailable, ensure_runtime, loadgen_problem
 from ..suite import AccuracySpec, Suite
 from ..variants import VariantError, VariantStore
 from .local import WorkerOutcome, run_worker
-from .serving import assemble_serving, is_loadgen, serving_budget_s, serving_job
+from .serving import assemble_serving, is_loadgen, safe_name, serving_budget_s, serving_job
 from .signals import reraise_interrupt
 
 
@@ -97,6 +100,7 @@ class CaseRun:
     outcomes: list[WorkerOutcome] = field(default_factory=list)
     ended: CaseRecord | None = None  # set when the case stopped early (unavailable, failed)
     logs_home: Path | None = None  # where LoadGen logs are kept (next to the results file)
+    profiles_home: Path | None = None  # where each case's every-node profile table is kept
 
     def __post_init__(self) -> None:
         self.record = base_record(self.case)
@@ -217,9 +221,15 @@ class CaseRun:
                                   self.outcomes, suite)
         except (RecordError, KeyError, TypeError) as exc:
             return replace(self.record, reason=f"the worker's result is malformed: {exc}")
-        accuracy, placement = untimed(self.runtime, {**self.job, "mode": "extras", "placement": m.placement},
-                                      self.workdir, self.timeout_s, m.memory_limit_mb)
+        accuracy, placement, profiled = untimed(self.runtime, {**self.job, "mode": "extras", "placement": m.placement},
+                                               self.workdir, self.timeout_s, m.memory_limit_mb)
         record.placement = placement
+        if profiled is not None:
+            profile, nodes = profiled
+            if self.profiles_home is not None and nodes:
+                profile.table = str(write_atomic_text(self.profiles_home / f"{safe_name(record.case_id)}.json",
+                                                      json.dumps({"case_id": record.case_id, "nodes": nodes})))
+            record.profile = profile
         if self.reference_error:
             record.accuracy = Accuracy(error=self.reference_error, verdict="error")
         elif accuracy is not None:
@@ -264,19 +274,25 @@ def merged_runtime(asked: Runtime, reported: Any) -> Runtime:
     return Runtime.from_json({**asked.to_json(), **reported}, "worker.runtime")
 
 
+Untimed = tuple[Accuracy | None, Placement | None, tuple[Profile, list[dict[str, Any]]] | None]
+
+
 def untimed(runtime: RuntimeEnv, job: dict[str, Any], workdir: Path, timeout_s: float,
-            memory_limit_mb: float | None) -> tuple[Accuracy | None, Placement | None]:
-    """Accuracy and placement from a worker of their own; a problem there never voids the speed figures."""
+            memory_limit_mb: float | None) -> Untimed:
+    """Accuracy, placement and the per-operator profile (with its every-node table) from a worker
+    of their own; a problem there never voids the speed figures."""
     if not job["placement"] and not job["reference"]:
-        return None, None
+        return None, None, None
     outcome = run_worker(runtime.python, job, workdir, timeout_s, memory_limit_mb)
     result = outcome.result or {}
     if result.get("status") != "ok":
         error = f"untimed pass failed: {result.get('reason') or outcome.failure_reason(timeout_s)}"
-        return (Accuracy(error=error, verdict="error") if job["reference"] else None), Placement(error=error)
+        return (Accuracy(error=error, verdict="error") if job["reference"] else None), Placement(error=error), None
     accuracy = Accuracy.from_json(result["accuracy"], "worker.accuracy") if result.get("accuracy") else None
     placement = Placement.from_json(result["placement"], "worker.placement") if result.get("placement") else None
-    return accuracy, placement
+    profile = Profile.from_json(result["profile"], "worker.profile") if result.get("profile") else None
+    nodes: list[dict[str, Any]] = result["profile_nodes"] if isinstance(result.get("profile_nodes"), list) else []
+    return accuracy, placement, ((profile, nodes) if profile is not None else None)
 
 
 def thread_warnings(case: Case) -> list[str]:

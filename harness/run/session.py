@@ -87,6 +87,11 @@ class RunSession:
         """LoadGen's logs of this run's serving cases: a folder next to the results file."""
         return self.path.with_name(self.path.stem + ".loadgen") if self.path is not None else None
 
+    @property
+    def profiles_home(self) -> Path | None:
+        """Each case's every-node profile table: a folder next to the results file."""
+        return self.path.with_name(self.path.stem + ".profiles") if self.path is not None else None
+
     def _workdir(self) -> Path:
         self.count += 1
         return self.scratch / f"case{self.count - 1:04d}"
@@ -112,7 +117,7 @@ class RunSession:
         runs = []
         for case in cases:
             started(case)
-            run = CaseRun(case, self.plan, self._workdir(), logs_home=self.logs_home)
+            run = CaseRun(case, self.plan, self._workdir(), logs_home=self.logs_home, profiles_home=self.profiles_home)
             run.prepare(self.runtimes, self.variants)
             runs.append(run)
         while True:

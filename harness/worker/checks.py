@@ -85,26 +85,73 @@ def looks_like_class_scores(arrays: list[np.ndarray]) -> bool:
     return first.ndim >= 2 and len(inner) == 1 and inner[0] >= 10 and np.issubdtype(first.dtype, np.floating)
 
 
+PROFILE_RUNS = 5  # profiled runs after the first (cold) one, averaged per node
+TOP_NODES = 10
+
+
 def placement(ort: Any, model: str, case: dict[str, Any], feeds: dict[str, np.ndarray], workdir: str) -> dict[str, Any]:
-    """Which provider ran each node, from onnxruntime's profiler, in a separate untimed session."""
+    """Which provider ran each node, and how long each node's kernel took, from onnxruntime's
+    profiler in a separate untimed session (the timed loop never runs with the profiler on).
+
+    The first run is cold and left out; node times are the mean over the next PROFILE_RUNS runs.
+    Returns the placement fields plus ``profile`` (per op type, the top nodes, the nodes that ran
+    off the requested provider) and ``profile_nodes`` (every node: the side table)."""
     session = create_session(ort, model, case, profile_prefix=os.path.join(workdir, "profile"))
-    session.run(None, feeds)
+    for _ in range(1 + PROFILE_RUNS):
+        session.run(None, feeds)
     profile = session.end_profiling()
     try:
         with open(profile) as f:
             events = json.load(f)
     finally:
         os.unlink(profile)
-    nodes: dict[str, str] = {}
+    events = sorted((e for e in events if isinstance(e, dict)), key=lambda e: e.get("ts", 0))
+    nodes: dict[str, dict[str, Any]] = {}
+    runs_ms: list[float] = []
     for event in events:
         args = event.get("args") or {}
-        if event.get("cat") == "Node" and "provider" in args:
-            nodes[event["name"].removesuffix("_kernel_time").removesuffix("_fence_before").removesuffix("_fence_after")] = args["provider"]
+        if event.get("cat") == "Session" and event.get("name") == "model_run":
+            runs_ms.append(float(event.get("dur", 0)) / 1e3)
+        if event.get("cat") != "Node" or "provider" not in args:
+            continue
+        name = event["name"].removesuffix("_kernel_time").removesuffix("_fence_before").removesuffix("_fence_after")
+        node = nodes.setdefault(name, {"name": name, "op_type": args.get("op_name", "?"),
+                                       "provider": args["provider"], "times": []})
+        if event["name"].endswith("_kernel_time"):
+            node["times"].append(float(event.get("dur", 0)) / 1e3)
     counts: dict[str, int] = {}
-    for provider in nodes.values():
-        counts[provider] = counts.get(provider, 0) + 1
+    for node in nodes.values():
+        counts[node["provider"]] = counts.get(node["provider"], 0) + 1
     total = sum(counts.values())
     on_requested = counts.get(case["provider"], 0)
-    return {"nodes": counts, "total": total, "on_requested": on_requested,
-            "fraction_on_requested": on_requested / total if total else None,
-            "partial_fallback": bool(total) and on_requested < total}
+    out: dict[str, Any] = {"nodes": counts, "total": total, "on_requested": on_requested,
+                           "fraction_on_requested": on_requested / total if total else None,
+                           "partial_fallback": bool(total) and on_requested < total}
+    out.update(op_profile(list(nodes.values()), runs_ms[1:], case["provider"]))
+    return out
+
+
+def op_profile(nodes: list[dict[str, Any]], runs_ms: list[float], requested: str) -> dict[str, Any]:
+    """Mean kernel time per node (the cold first run dropped) and the views made of it."""
+    table = []
+    for node in nodes:
+        times = node["times"][1:] if len(node["times"]) > 1 else node["times"]
+        table.append({"name": node["name"], "op_type": node["op_type"], "provider": node["provider"],
+                      "ms": sum(times) / len(times) if times else 0.0})
+    table.sort(key=lambda n: -n["ms"])
+    kernel = sum(n["ms"] for n in table)
+    for node in table:
+        node["share"] = node["ms"] / kernel if kernel else 0.0
+    by_op: dict[str, dict[str, Any]] = {}
+    for node in table:
+        entry = by_op.setdefault(node["op_type"], {"ms": 0.0, "nodes": 0})
+        entry["ms"] += node["ms"]
+        entry["nodes"] += 1
+    for entry in by_op.values():
+        entry["share"] = entry["ms"] / kernel if kernel else 0.0
+    profile = {"runs": len(runs_ms), "kernel_ms": kernel,
+               "model_run_ms": sum(runs_ms) / len(runs_ms) if runs_ms else None,
+               "by_op_type": dict(sorted(by_op.items(), key=lambda item: -item[1]["ms"])),
+               "top_nodes": table[:TOP_NODES],
+               "fallback_nodes": [n for n in table if n["provider"] != requested]}
+    return {"profile": profile, "profile_nodes": table}

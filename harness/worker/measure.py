@@ -135,7 +135,7 @@ def served(session: Any, run: Any, feeds: dict[str, np.ndarray], case: dict[str,
 
 
 def untimed_passes(ort: Any, session: Any, feeds: dict[str, np.ndarray], case: dict[str, Any]) -> dict[str, Any]:
-    """Accuracy and node placement. Run in a worker of their own (mode "extras") so that the
+    """Accuracy, node placement and the per-operator profile. Run in a worker of their own (mode "extras") so that the
     extra sessions and outputs they hold never inflate the measuring worker's peak memory."""
     out: dict[str, Any] = {"status": "ok"}
     try:
@@ -144,7 +144,9 @@ def untimed_passes(ort: Any, session: Any, feeds: dict[str, np.ndarray], case: d
         out["accuracy"] = {"error": first_line(clean(f"{type(exc).__name__}: {exc}"))}
     if case.get("placement"):
         try:
-            out["placement"] = placement(ort, case["model_path"], case, feeds, case["workdir"])
+            found = placement(ort, case["model_path"], case, feeds, case["workdir"])
+            out["profile"], out["profile_nodes"] = found.pop("profile"), found.pop("profile_nodes")
+            out["placement"] = found
         except Exception as exc:
             out["placement"] = {"error": first_line(clean(f"{type(exc).__name__}: {exc}"))}
     return out
