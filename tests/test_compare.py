@@ -604,3 +604,20 @@ def test_grid_sigma_estimates() -> None:
     partial = noise.copy()
     partial[:600] += 0.5  # 30% of the cases really changed
     assert C.grid_sigma(partial) < 0.05
+
+
+def test_what_else_differs_is_listed_beside_the_verdicts() -> None:
+    """A regression means something only if nothing else changed: compare names what did."""
+    base_case = record("m/fp32/cpu/batch=1", latencies(600, SEED))
+    cand_case = record("m/fp32/cpu/batch=1", latencies(600, SEED + 1))
+    cand_case["runtime"]["session_options"] = {"intra_op_num_threads": 4}
+    base, cand = document([base_case]), document([cand_case], run_id="cand")
+    base.settings = {"measure": {"repeats": 5, "min_s": 0.5}, "order_seed": 1, "runner": "harness run"}
+    cand.settings = {"measure": {"repeats": 1, "min_s": 0.5}, "order_seed": 2, "runner": "pytest"}
+    result = C.compare_documents([base], [cand], C.Settings())
+    assert result.differences == ["settings.measure.repeats: 5 vs 1",
+                                  "m/fp32/cpu/batch=1: session option.intra_op_num_threads: (unset) vs 4"]
+    assert "- settings.measure.repeats: 5 vs 1" in to_markdown(result)
+    assert to_json(result)["differences"] == result.differences
+    same = C.compare_documents([base], [base], C.Settings())
+    assert same.differences == [] and "Also differs" not in to_markdown(same)

@@ -10,6 +10,7 @@ from ..errors import InputError
 from ..results import CaseRecord, Run
 from ..stats import MAD_SCALE
 from .config import Settings
+from .differences import differences
 from .evidence import (
     Finding,
     _missing_metric,
@@ -60,7 +61,8 @@ def compare_history(history: list[Run], candidate: list[Run], settings: Settings
                 finding = history_finding(case_id, records, cand.ok_records, metric, settings)
                 if finding.verdict != "n/a":
                     findings.append(finding)
-    return Comparison(findings, settings, "history", run_summaries(history), run_summaries(candidate))
+    return Comparison(findings, settings, "history", run_summaries(history), run_summaries(candidate),
+                      differences(history, candidate))
 
 
 def _same_runtime(history: list[CaseRecord], candidate: list[CaseRecord], allow: bool) -> list[CaseRecord]:

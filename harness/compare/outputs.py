@@ -147,6 +147,10 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
                           f"{escape(finding.label)}{escape(values)} - {escape(explain(finding))}")
     console.print(summary_line(comparison), markup=False)
     console.print(sources_line(comparison), markup=False)
+    if comparison.differences:
+        console.print("[yellow]also differs between the sides[/] (a verdict holds only if these do not matter):")
+        for line in comparison.differences:
+            console.print(f"  {escape(line)}", highlight=False)
 
 
 def _status_cell(finding: Finding | None) -> str:
@@ -168,6 +172,9 @@ def to_markdown(comparison: Comparison) -> str:
     icon = {0: ":white_check_mark:", 1: ":x:", 3: ":warning:"}[code]
     lines = [f"## {icon} Performance comparison: {OUTCOME[code]} (exit {code})", "",
              md_escape(summary_line(comparison)) + ".", "", md_escape(sources_line(comparison)) + ".", ""]
+    if comparison.differences:
+        lines += ["Also differs between the sides (a verdict holds only if these do not matter):", ""]
+        lines += [f"- {md_escape(line)}" for line in comparison.differences] + [""]
     notable = [f for f in comparison.findings if f.verdict in ("regression", "inconclusive", "improvement", "new")
                or (f.metric == "status" and f.verdict != "ok")]
     if notable:
@@ -245,6 +252,7 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
                      "fast_end_percentile": M.FAST_END},
         "baseline": comparison.baseline_runs,
         "candidate": comparison.candidate_runs,
+        "differences": comparison.differences,
         "verdicts": [_finite(f.as_dict()) for f in comparison.findings],
     }
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, InputError
 from ..results import Run
 from .config import Settings
+from .differences import differences
 from .evidence import Finding, Side, collect, exact_evidence, run_evidence, sample_evidence
 from .metrics import METRIC_BY_NAME, METRICS
 from .rules import adjust, decide, noise_floor, within_noise
@@ -21,6 +22,7 @@ class Comparison:
     mode: str  # "pair" or "history"
     baseline_runs: list[dict[str, Any]]  # run_summaries
     candidate_runs: list[dict[str, Any]]
+    differences: list[str] = field(default_factory=list)  # what else differs between the sides (differences.py)
 
     def count(self, verdict: str) -> int:
         return sum(1 for f in self.findings if f.verdict == verdict)
@@ -75,7 +77,8 @@ def compare_documents(baseline: list[Run], candidate: list[Run],
     findings = noise_floor(adjust(findings))
     findings = [within_noise(decide(f, METRIC_BY_NAME[f.metric], settings.alpha), METRIC_BY_NAME[f.metric])
                 if f.metric in METRIC_BY_NAME else f for f in findings]
-    return Comparison(findings, settings, "pair", run_summaries(baseline), run_summaries(candidate))
+    return Comparison(findings, settings, "pair", run_summaries(baseline), run_summaries(candidate),
+                      differences(baseline, candidate))
 
 
 def both_ok(base_sides: dict[str, Side], cand_sides: dict[str, Side],
