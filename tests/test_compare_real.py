@@ -105,11 +105,21 @@ def test_two_runs_of_the_same_suite_compare_clean(runs: dict[str, Any], tmp_path
 
 
 def test_a_real_slowdown_is_named_in_every_output(runs: dict[str, Any], tmp_path: Path) -> None:
+    """Allowing one re-measurement of both sides, as above: a CI run on 2026-12-05 had the whole
+    candidate run shifted (tiny, unchanged, +12.3% in every process; mid's p5 only +68% against a
+    p50 +110%, so compare rightly called mid 'disturbed: rerun'). A second pair must be exact."""
     junit, markdown, data = tmp_path / "c.xml", tmp_path / "c.md", tmp_path / "c.json"
-    proc = harness("compare", str(runs["base"]), str(runs["slow"]), "--junit", str(junit), "--markdown",
-                   str(markdown), "--json", str(data))
+    base, slow = runs["base"], runs["slow"]
+    for attempt in range(2):
+        proc = harness("compare", str(base), str(slow), "--junit", str(junit), "--markdown", str(markdown),
+                       "--json", str(data))
+        regressions = {(v["case_id"], v["metric"]) for v in verdicts(data) if v["verdict"] == "regression"}
+        if attempt == 0 and ({case for case, _ in regressions} != {SLOW_CASE} or proc.returncode != 1):
+            base = run_suite(runs["folder"], "same.yaml", tmp_path / "base-again")
+            slow = run_suite(runs["folder"], "slow.yaml", tmp_path / "slow-again")
+            continue
+        break
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    regressions = {(v["case_id"], v["metric"]) for v in verdicts(data) if v["verdict"] == "regression"}
     assert (SLOW_CASE, "latency_p50") in regressions
     assert {case for case, _ in regressions} == {SLOW_CASE}
     assert f"REGRESSION {SLOW_CASE} latency p50" in proc.stdout
