@@ -208,9 +208,10 @@ class FindPeakSpec(Strict):
                           "the capacity).")
     tolerance: float = Field(0.05, gt=0, lt=1, description="Stop once the best VALID and the lowest INVALID rate "
                              "are this close (relative).")
-    confirm: float | None = Field(1.3, gt=1, description="After the search, one more server run at this multiple "
-                                  "of the peak, in the same process: it should be INVALID; if it is VALID the peak "
-                                  "is understated and the case says so. null: skip it.")
+    confirm: float | None = Field(1.3, gt=1, description="After the search, a server run at this multiple of the "
+                                  "peak, in the same process: it should be INVALID. A VALID one means a noisy run "
+                                  "stopped the search too low: it climbs from there (at most twice); if the last is "
+                                  "still VALID the case says the peak is understated. null: skip it.")
 
 
 class ServingSpec(Strict):

@@ -219,43 +219,62 @@ def offline(runner: LoadGenRunner, guess: float) -> dict[str, Any]:
 
 
 def find_peak(runner: LoadGenRunner, search: dict[str, Any], guess: float) -> dict[str, Any]:
-    """The highest target QPS whose server run is VALID: an offline run bounds the capacity, then
-    bisection between the best VALID and the lowest INVALID rate, until they are within
-    ``tolerance`` of each other or ``max_runs`` server runs were made; then, optionally, one run
-    at ``confirm`` times the peak, which should be INVALID. Going down, it stops where a run
-    would need more than ``max_duration_s`` to reach ``min_queries``."""
+    """The highest target QPS whose server run is VALID. An offline run bounds the capacity; then
+    bisection between the best VALID rate and the lowest INVALID rate above it, until they are
+    within ``tolerance`` or ``max_runs`` server runs were made. Going down, it stops where a run
+    would need more than ``max_duration_s`` to reach ``min_queries``.
+
+    Then, optionally, a run at ``confirm`` times the peak, which should be INVALID. Near the edge,
+    LoadGen's early stopping fails a run now and then on a few slow queries, and one such INVALID
+    run can stop the bisection well below the real edge: a VALID confirm run says so, becomes the
+    new best, and the search climbs from there (at most twice) before confirming again."""
     spec = runner.spec
     capacity = offline(runner, guess)
-    ceiling = float(capacity["result"].get("completed_qps") or guess)
+    ceiling = float(capacity["result"].get("completed_qps") or guess) * 1.1  # no server sustains more
     points: list[dict[str, Any]] = []
-    valid: float | None = None
-    invalid = ceiling * 1.1  # a server cannot sustain more than the offline rate
-    qps = ceiling * 0.8
     floor = spec["min_queries"] / spec["max_duration_s"]  # below this, LoadGen's minimum query count takes too long
     stopped = ""
-    for _ in range(search["max_runs"]):
-        point = runner.test("server", qps)
-        points.append(point)
-        if point["validity"] == "VALID":
-            valid = qps
-        else:
-            invalid = min(invalid, qps)
-        if valid is None:
-            if qps / 2 < floor:
-                stopped = (f"; lower rates were not tried: {spec['min_queries']} queries at under {floor:.3g} QPS "
-                           f"take longer than max_duration_s ({spec['max_duration_s']:g} s)")
-                break
-            qps = qps / 2
-            continue
-        if invalid / valid - 1 <= search["tolerance"]:
+
+    def best() -> float | None:
+        return max((p["target_qps"] for p in points if p["validity"] == "VALID"), default=None)
+
+    def above(rate: float) -> float:
+        return min([p["target_qps"] for p in points if p["validity"] != "VALID" and p["target_qps"] > rate]
+                   + [ceiling])
+
+    def climb(runs: int) -> None:
+        """Bisect between the best VALID rate and the lowest INVALID one above it."""
+        for _ in range(runs):
+            valid = best()
+            if valid is None or above(valid) / valid - 1 <= search["tolerance"]:
+                return
+            points.append(runner.test("server", (valid + above(valid)) / 2))
+
+    qps = ceiling * 0.8 / 1.1
+    for used in range(search["max_runs"]):
+        points.append(runner.test("server", qps))
+        if best() is not None:
+            climb(search["max_runs"] - used - 1)
             break
-        qps = (valid + invalid) / 2
-    best = max((p for p in points if p["validity"] == "VALID"), key=lambda p: p["target_qps"], default=None)
-    out: dict[str, Any] = {"points": points, "capacity": capacity["points"],
-                           "peak_qps": best["target_qps"] if best else None, "result": best or points[-1]}
-    if best is not None and search.get("confirm"):
-        out["confirm"] = runner.test("server", best["target_qps"] * search["confirm"])
-    if best is None:
+        if qps / 2 < floor:
+            stopped = (f"; lower rates were not tried: {spec['min_queries']} queries at under {floor:.3g} QPS "
+                       f"take longer than max_duration_s ({spec['max_duration_s']:g} s)")
+            break
+        qps = qps / 2
+    out: dict[str, Any] = {"points": points, "capacity": capacity["points"]}
+    for _ in range(3 if search.get("confirm") else 0):
+        peak = best()
+        if peak is None:
+            break
+        out["confirm"] = runner.test("server", peak * search["confirm"])
+        if out["confirm"]["validity"] != "VALID":
+            break
+        points.append(out["confirm"])  # a VALID rate above the peak: the search stopped too low
+        climb(3)
+    peak = best()
+    top = max((p for p in points if p["validity"] == "VALID"), key=lambda p: p["target_qps"], default=None)
+    out.update(peak_qps=peak, result=top or points[-1])
+    if top is None:
         lowest = min(points, key=lambda p: p["target_qps"])
         out["peak_reason"] = (f"no target QPS tried down to {lowest['target_qps']:.3g} was VALID at "
                               f"p{spec['percentile']:g} <= {spec['latency_ms']:g} ms (there: "
