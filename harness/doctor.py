@@ -19,7 +19,8 @@ from .targets import REGISTRY, Target, resolve_target
 def probe_provider(python: str, target: Target, timeout: float = 300) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": PACKAGE_PARENT}
     try:
-        proc = subprocess.run([python, "-m", "harness.worker", "--probe", target.provider, json.dumps(target.options)],
+        proc = subprocess.run([python, "-m", "harness.worker", "--probe", target.provider, json.dumps(target.options),
+                               json.dumps(target.plugin)],
                               capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"available": False, "reason": f"provider probe timed out after {timeout:g} s"}
@@ -37,13 +38,15 @@ def check_target(name: str, create: bool, say: Callable[[str], None]) -> dict[st
     problem = target.platform_problem()
     if problem:
         return {**row, "reason": problem}
-    managed = target.package != "onnxruntime"
-    folder = runtimes_dir() / runtime_name(target.package, target.version)
+    managed = target.package != "onnxruntime" or bool(target.plugin)
+    folder = runtimes_dir() / runtime_name(target.package, target.version, target.plugin)
     if managed and not (folder / "runtime.json").exists() and not create:
-        return {**row, "reason": f"runtime not created yet: run 'harness runtimes create {target.package}' "
+        plugin = f" --plugin {target.plugin['package']}" if target.plugin and target.plugin.get("package") else ""
+        return {**row, "reason": f"runtime not created yet: run 'harness runtimes create {target.package}{plugin}' "
                                  "or 'harness doctor --create'"}
     try:
-        runtime = ensure_runtime(target, say) if not managed else create_runtime(target.package, target.version, say)
+        runtime = ensure_runtime(target, say) if not managed else create_runtime(target.package, target.version, say,
+                                                                                 plugin=target.plugin)
     except RuntimeUnavailable as exc:
         return {**row, "reason": str(exc)}
     row["onnxruntime"] = runtime.onnxruntime_version

@@ -81,8 +81,20 @@ class Runtime:
         return self.info.get("onnxruntime_version")
 
 
-def runtime_name(package: str, version: str | None) -> str:
-    return f"{package}-{version or 'latest'}"
+def runtime_name(package: str, version: str | None, plugin: dict | None = None) -> str:
+    """The managed runtime's folder: the onnxruntime build, and a plugin EP's package beside it."""
+    name = f"{package}-{version or 'latest'}"
+    if plugin and plugin.get("package"):
+        name += f"+{plugin['package']}-{plugin.get('version') or 'latest'}"
+    return name
+
+
+def requirements(package: str, version: str | None, plugin: dict | None = None) -> list[str]:
+    """What pip installs into a managed runtime, the onnxruntime build first."""
+    out = [f"{package}=={version}" if version else package]
+    if plugin and plugin.get("package"):
+        out.append(f"{plugin['package']}=={plugin['version']}" if plugin.get("version") else plugin["package"])
+    return out
 
 
 def probe(python: str, timeout: float = 120) -> dict:
@@ -106,7 +118,7 @@ def probe(python: str, timeout: float = 120) -> dict:
 
 
 def _own_environment_fits(target: Target) -> bool:
-    if target.python or target.package != "onnxruntime":
+    if target.python or target.package != "onnxruntime" or target.plugin:
         return False
     if target.version is None:
         return True
@@ -127,7 +139,7 @@ def ensure_runtime(target: Target, say: Callable[[str], None] = lambda _: None) 
         return _checked(Runtime(python, target.package, False, probe(python)))
     if _own_environment_fits(target):
         return _checked(Runtime(sys.executable, target.package, False, probe(sys.executable)))
-    return _checked(create_runtime(target.package, target.version, say))
+    return _checked(create_runtime(target.package, target.version, say, plugin=target.plugin))
 
 
 def _checked(runtime: Runtime) -> Runtime:
@@ -137,9 +149,10 @@ def _checked(runtime: Runtime) -> Runtime:
 
 
 def create_runtime(package: str, version: str | None, say: Callable[[str], None] = lambda _: None,
-                   force: bool = False) -> Runtime:
-    """Create (or reuse) the managed venv holding ``package[==version]`` and numpy."""
-    folder = runtimes_dir() / runtime_name(package, version)
+                   force: bool = False, plugin: dict | None = None) -> Runtime:
+    """Create (or reuse) the managed venv holding ``package[==version]``, a plugin EP's package if
+    the target names one, and numpy."""
+    folder = runtimes_dir() / runtime_name(package, version, plugin)
     marker = folder / "runtime.json"
     python = str(folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
     if marker.exists() and not force and Path(python).exists():
@@ -154,13 +167,14 @@ def create_runtime(package: str, version: str | None, say: Callable[[str], None]
     say(f"runtime {folder.name}: creating venv in {folder} (first use; reused afterwards)")
     _step([sys.executable, "-m", "venv", str(folder)], say, "venv creation")
     (folder / MARKER).touch()
-    requirement = f"{package}=={version}" if version else package
+    wanted = requirements(package, version, plugin)
+    requirement = " ".join(wanted)
     # NVML bindings let GPU workers report their own device memory; tiny, pure Python.
     extras = ["numpy"] + (["nvidia-ml-py"] if "gpu" in package else [])
     say(f"runtime {folder.name}: pip install {requirement} {' '.join(extras)}")
     try:
         _step([python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
-               requirement, *extras], say, f"pip install {requirement}")
+               *wanted, *extras], say, f"pip install {requirement}")
     except RuntimeUnavailable:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -141,6 +141,30 @@ class SessionSpec(Strict):
         return SessionSpec(**{**data, **extra, "config": config})
 
 
+class PluginSpec(Strict):
+    """An execution provider shipped as a library and registered at run time (onnxruntime 1.23+)."""
+
+    package: str | None = Field(None, description="The PyPI package holding the EP library, e.g. "
+                                "onnxruntime-ep-openvino; installed into the target's runtime.")
+    version: str | None = Field(None, description="Pin the plugin package; default: the newest.")
+    module: str | None = Field(None, description="Its Python module (default: the package name with _ for -), "
+                               "whose get_library_path() gives the library.")
+    library: str | None = Field(None, description="A library file to register instead of a package.")
+    device: Literal["cpu", "gpu", "npu"] | None = Field(None, description="Which of the plugin's devices to use; "
+                                                        "default: the first it offers.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _package_alone(cls, data: Any) -> Any:
+        return {"package": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PluginSpec:
+        if bool(self.package) == bool(self.library):
+            raise ValueError("give either 'package' (a pip package) or 'library' (a file), exactly one")
+        return self
+
+
 class TargetSpec(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     provider: str | None = Field(None, description="Execution provider; default from the target name (cpu, cuda, openvino, ...).")
@@ -148,6 +172,11 @@ class TargetSpec(Strict):
     runtime: RuntimeSpec | None = None
     session: SessionSpec | None = None
     price_per_hour: float | None = Field(None, ge=0, description="USD per hour, for the report's cost view.")
+    plugin: PluginSpec | None = Field(None, description="Run a plugin EP (a string is its package name).")
+    precision: Literal["f32", "bf16", "f16"] | None = Field(
+        None, description="Ask the provider to compute at this precision (OpenVINO: its inference precision "
+        "hint; TensorRT: fp16/bf16 flags; CUDA f32: no TF32); refused where the provider has no such control. "
+        "Recorded with the precision the runtime reports it used.")
 
     @field_validator("options")
     @classmethod

@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import InputError
 from .paths import cache_dir
+from .precision import apply_precision
 from .suite import SessionSpec, TargetSpec
 from .worker.protocol import CPU
 
@@ -24,6 +25,7 @@ class ProviderInfo:
     platforms: tuple[str, ...] = ()  # sys.platform prefixes the package is published for; () = any
     gpu: bool = False
     note: str = ""
+    plugin: str | None = None  # a plugin EP's package, installed next to the stock onnxruntime
 
 
 # Keyed by target alias. Options are onnxruntime's provider option names.
@@ -37,6 +39,9 @@ REGISTRY: dict[str, ProviderInfo] = {
                                  ("linux", "win32")),
     "openvino-npu": ProviderInfo("OpenVINOExecutionProvider", "onnxruntime-openvino", {"device_type": "NPU"},
                                  ("linux", "win32")),
+    "openvino-plugin": ProviderInfo("OpenVINOExecutionProvider", "onnxruntime", {}, ("linux", "win32"),
+                                    plugin="onnxruntime-ep-openvino",
+                                    note="the OpenVINO EP as a plugin library (newer OpenVINO than onnxruntime-openvino)"),
     "openvino-auto": ProviderInfo("OpenVINOExecutionProvider", "onnxruntime-openvino", {"device_type": "AUTO:GPU,CPU"},
                                   ("linux", "win32")),
     "cuda": ProviderInfo("CUDAExecutionProvider", "onnxruntime-gpu", {"device_id": 0}, ("linux", "win32"), gpu=True),
@@ -51,7 +56,7 @@ REGISTRY: dict[str, ProviderInfo] = {
     "xnnpack": ProviderInfo("XnnpackExecutionProvider", "onnxruntime", {}),
 }
 
-_BY_PROVIDER = {info.provider: info for info in REGISTRY.values()}
+_BY_PROVIDER = {info.provider: info for info in REGISTRY.values() if info.plugin is None}
 
 @dataclass(frozen=True)
 class Target:
@@ -67,6 +72,8 @@ class Target:
     gpu: bool
     session: SessionSpec
     price_per_hour: float | None
+    precision: str | None = None
+    plugin: dict[str, Any] | None = None  # PluginSpec as plain data: it travels to the worker
 
     def platform_problem(self) -> str | None:
         """Why this target's runtime cannot exist on this OS, or None."""
@@ -86,13 +93,20 @@ def resolve_target(spec: TargetSpec, suite_session: SessionSpec, index: int) -> 
     if info is None or info.provider != provider:
         info = _BY_PROVIDER.get(provider, ProviderInfo(provider, "onnxruntime"))
     runtime = spec.runtime
-    package = (runtime.package if runtime and runtime.package else info.package)
+    plugin = spec.plugin.model_dump(exclude_none=True) if spec.plugin else (
+        {"package": info.plugin} if info.plugin else None)
+    # A plugin EP sits next to the stock onnxruntime, never next to another build of the same EP.
+    package = (runtime.package if runtime and runtime.package else "onnxruntime" if plugin else info.package)
     options = {**info.options, **spec.options}
     if provider == "TensorrtExecutionProvider" and options.get("trt_engine_cache_enable"):
         # Engines live under the harness cache: building one is cold start, reusing it is steady state.
         options.setdefault("trt_engine_cache_path", str(cache_dir() / "tensorrt-engines"))
         options.setdefault("trt_timing_cache_enable", True)
         options.setdefault("trt_timing_cache_path", str(cache_dir() / "tensorrt-engines"))
+    options, config = apply_precision(provider, options, spec.precision, f"targets[{index}].precision")
+    session = suite_session.merged(spec.session)
+    if config:
+        session = session.model_copy(update={"config": {**(session.config or {}), **config}})
     return Target(
         name=spec.name,
         provider=provider,
@@ -102,6 +116,8 @@ def resolve_target(spec: TargetSpec, suite_session: SessionSpec, index: int) -> 
         python=runtime.python if runtime else None,
         platforms=info.platforms,
         gpu=info.gpu,
-        session=suite_session.merged(spec.session),
+        session=session,
         price_per_hour=spec.price_per_hour,
+        precision=spec.precision,
+        plugin=plugin,
     )

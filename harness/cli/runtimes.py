@@ -31,12 +31,14 @@ def runtimes_create(
     package: Annotated[str, typer.Argument(help="onnxruntime build, e.g. onnxruntime-openvino")],
     version: Annotated[Optional[str], typer.Option(help="Pin a version.")] = None,
     force: Annotated[bool, typer.Option(help="Recreate even if it exists.")] = False,
+    plugin: Annotated[Optional[str], typer.Option(help="A plugin EP package to install beside it, "
+                                                  "e.g. onnxruntime-ep-openvino.")] = None,
 ) -> None:
     """Create (or reuse) the managed runtime for an onnxruntime build."""
     from ..runtimes import RuntimeUnavailable, create_runtime
 
     try:
-        create_runtime(package, version, typer.echo, force=force)
+        create_runtime(package, version, typer.echo, force=force, plugin={"package": plugin} if plugin else None)
     except RuntimeUnavailable as exc:
         raise InputError(f"runtime {package}: {exc}") from None
 

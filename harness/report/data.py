@@ -27,9 +27,21 @@ NUMERIC = [f"latency_ms.{k}" for k in ("n", "mean", "std", "cv", "cv_robust", "m
     "serving.latency_at_bound_ms", "serving.latency_bound_ms", "serving.percentile"]
 PARAM_ORDER = ("batch", "streams")  # shown first, in this order; other params follow by name
 ADDED = ["machine", "machine_key", "machine_rank", "target_label", "config", "batch", "streams", "package",
-         "unstable_reasons", "partial_fallback", "nodes", "accuracy_verdict", "loss", "interval_low", "interval_high",
+         "unstable_reasons", "partial_fallback", "nodes", "precision", "accuracy_verdict", "loss", "interval_low", "interval_high",
          "price_per_hour", "notes", "serving_config", "serving_points", "serving_reasons", "runs", "profile_by_op"]
 SCENARIO_PARAMS = ("scenario", "qps")  # what a serving case's rate and load are; the rest is its config
+
+
+def precision_label(case: CaseRecord) -> str:
+    """"bf16 asked, f32 ran", "f32" or "" (the provider's default, not reported)."""
+    q = case.precision
+    if q is None or (q.requested is None and q.effective is None):
+        return ""
+    if q.requested and q.effective and q.requested not in q.effective.split(","):
+        return f"{q.requested} asked, {q.effective} ran"
+    if q.requested and not q.effective:
+        return f"{q.requested} asked (not reported)"
+    return q.effective or ""
 
 
 @dataclass(frozen=True)
@@ -200,6 +212,7 @@ def build_frame(documents: list[Run], prices: dict[str, float] | None = None) ->
                 "unstable_reasons": "; ".join(measurement.unstable) if measurement else "",
                 "partial_fallback": bool(placement and placement.partial_fallback),
                 "nodes": f"{placement.on_requested}/{placement.total}" if placement and placement.total else "",
+                "precision": precision_label(case),
                 "accuracy_verdict": case.accuracy.verdict if case.accuracy else None,
                 "loss": _loss(case), "interval_low": low, "interval_high": high,
                 "price_per_hour": float(price) if isinstance(price, (int, float)) else math.nan,

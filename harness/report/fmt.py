@@ -87,7 +87,9 @@ COLUMNS: dict[str, list[Column]] = {
     "cold_start": [*CASE, Column("session_create", "session create", "ms"),
                    Column("first_inference", "first inference", "ms"), Column("p50", "warm p50", "ms"),
                    Column("first_vs_warm", "first / warm", "x")],
-    "quantization": [*CASE, Column("p50", "p50", "ms"), Column("cosine", "cosine", "cosine"),
+    "quantization": [*CASE, Column("precision", "precision", "text", "the precision the target asked for and the "
+                                   "one the runtime reports it ran at (OpenVINO reports it; others do not)"),
+                     Column("p50", "p50", "ms"), Column("cosine", "cosine", "cosine"),
                      Column("loss", "1 - cosine", "loss"), Column("top1", "top-1 agreement", "pct"),
                      Column("verdict", "accuracy"), Column("pareto", "Pareto front", "text",
                                                             "no other case is both faster and more accurate")],

@@ -23,6 +23,7 @@ from .record import (
     Memory,
     ModelFile,
     Placement,
+    Precision,
     Profile,
     Provenance,
     RecordError,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["SCHEMA_VERSION", "Accuracy", "CaseRecord", "DeviceResident", "Environment", "Latency", "Measurement",
-           "Memory", "ModelFile", "Placement", "Profile", "Provenance", "RecordError", "ResultsWriteError", "ResultsWriter", "Run", "Runtime", "Serving", "ServingPoint",
+           "Memory", "ModelFile", "Placement", "Precision", "Profile", "Provenance", "RecordError", "ResultsWriteError", "ResultsWriter", "Run", "Runtime", "Serving", "ServingPoint",
            "SuiteInfo", "Throughput", "Timings", "case_notes", "expand_paths", "load", "read", "read_all", "to_frame",
            "utc_now", "write_document"]
 

@@ -38,6 +38,8 @@ def to_frame(runs: list[Run]) -> pd.DataFrame:
             row["unstable"] = bool(m and m.unstable)
             row["stop_reason"] = m.stop_reason if m else None
             row["placement.fraction_on_requested"] = case.placement.fraction_on_requested if case.placement else None
+            row["precision.requested"] = case.precision.requested if case.precision else None
+            row["precision.effective"] = case.precision.effective if case.precision else None
             row["scenario"] = case.scenario
             if case.serving is not None:
                 for key in ("validity", "target_qps", "peak_qps", "completed_qps", "latency_at_bound_ms",

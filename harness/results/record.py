@@ -270,14 +270,31 @@ class Measurement(Part):
 
 @dataclass(kw_only=True)
 class Placement(Part):
-    """Nodes per provider from onnxruntime's profiler (or why that pass failed)."""
+    """Nodes per provider (or why that pass failed). ``unit`` is "graph nodes" (the graph as
+    onnxruntime partitioned it, the same count on every EP) or, from onnxruntime before 1.23,
+    "profiled kernels" (a fused subgraph counts as one). ``fell_back``: the nodes that did not
+    land on the requested provider (the first 50), each {name, op_type, provider}."""
 
+    unit: str | None = None
     nodes: dict[str, int] = field(default_factory=dict)
     total: int | None = None
     on_requested: int | None = None
     fraction_on_requested: float | None = None
     partial_fallback: bool = False
+    fell_back: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
+
+
+@dataclass(kw_only=True)
+class Precision(Part):
+    """Execution precision: the target's ``precision`` (None: the provider's default) and the one
+    the runtime reports it used, with how that was found. ``effective`` is None where the runtime
+    does not say; only OpenVINO does (its compiled model's INFERENCE_PRECISION_HINT)."""
+
+    requested: str | None = None
+    effective: str | None = None
+    source: str | None = None
+    device_capabilities: dict[str, str] = field(default_factory=dict)  # OpenVINO OPTIMIZATION_CAPABILITIES
 
 
 @dataclass(kw_only=True)
@@ -328,6 +345,7 @@ class Runtime(Part):
     ep_versions: dict[str, Any] | None = None
     device: str | None = None
     available_providers: list[str] | None = None
+    plugin: dict[str, Any] | None = None  # a plugin EP: package, library, the device it was bound to
 
     @property
     def provider(self) -> str | None:
@@ -431,6 +449,7 @@ class CaseRecord(Part):
     accuracy: Accuracy | None = None
     placement: Placement | None = None
     profile: Profile | None = None
+    precision: Precision | None = None
     gpu_memory_mb: dict[str, float | None] | None = None
     device_resident: DeviceResident | None = None
     serving: Serving | None = None

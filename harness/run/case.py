@@ -27,6 +27,7 @@ from ..results import (
     Memory,
     ModelFile,
     Placement,
+    Precision,
     Profile,
     RecordError,
     Runtime,
@@ -80,7 +81,8 @@ def base_record(case: Case) -> CaseRecord:
                       status="failed", price_per_hour=case.target.price_per_hour,
                       runtime=Runtime(package=case.target.package, providers_requested=[case.target.provider],
                                       provider_options=dict(case.target.options),
-                                      session_options=case.target.session.model_dump(exclude_none=True)))
+                                      session_options=case.target.session.model_dump(exclude_none=True),
+                                      plugin=case.target.plugin))
 
 
 @dataclass
@@ -189,7 +191,7 @@ class CaseRun:
             "provider_options": case.target.options, "session": case.target.session.model_dump(exclude_none=True),
             "inputs": str(self.workdir / "inputs.npz"), "measure": self.plan.loaded.suite.measure.model_dump(),
             "streams": case.params.get("streams", 1), "placement": False, "workdir": str(self.workdir),
-            "reference": None,
+            "reference": None, "precision": case.target.precision, "plugin": case.target.plugin,
         }
         self.job.update(serving_job(case, self.plan.loaded.suite))
         if is_loadgen(case):
@@ -221,14 +223,18 @@ class CaseRun:
                                   self.outcomes, suite)
         except (RecordError, KeyError, TypeError) as exc:
             return replace(self.record, reason=f"the worker's result is malformed: {exc}")
-        accuracy, placement, profiled = untimed(self.runtime, {**self.job, "mode": "extras", "placement": m.placement},
-                                               self.workdir, self.timeout_s, m.memory_limit_mb)
-        record.placement = placement
-        if profiled is not None:
-            profile, nodes = profiled
-            if self.profiles_home is not None and nodes:
+        extras = untimed(self.runtime, {**self.job, "mode": "extras", "placement": m.placement},
+                         self.workdir, self.timeout_s, m.memory_limit_mb)
+        accuracy = extras.accuracy
+        record.placement = extras.placement
+        record.precision = extras.precision or Precision(
+            requested=self.case.target.precision, source="not reported: the untimed pass did not run")
+        if extras.profile is not None:
+            profile = extras.profile
+            if self.profiles_home is not None and extras.profile_nodes:
                 profile.table = str(write_atomic_text(self.profiles_home / f"{safe_name(record.case_id)}.json",
-                                                      json.dumps({"case_id": record.case_id, "nodes": nodes})))
+                                                      json.dumps({"case_id": record.case_id,
+                                                                  "nodes": extras.profile_nodes})))
             record.profile = profile
         if self.reference_error:
             record.accuracy = Accuracy(error=self.reference_error, verdict="error")
@@ -274,25 +280,41 @@ def merged_runtime(asked: Runtime, reported: Any) -> Runtime:
     return Runtime.from_json({**asked.to_json(), **reported}, "worker.runtime")
 
 
-Untimed = tuple[Accuracy | None, Placement | None, tuple[Profile, list[dict[str, Any]]] | None]
+@dataclass
+class Untimed:
+    """What the untimed pass found; any part may be missing without voiding the speed figures."""
+
+    accuracy: Accuracy | None = None
+    placement: Placement | None = None
+    profile: Profile | None = None
+    profile_nodes: list[dict[str, Any]] = field(default_factory=list)
+    precision: Precision | None = None
 
 
 def untimed(runtime: RuntimeEnv, job: dict[str, Any], workdir: Path, timeout_s: float,
             memory_limit_mb: float | None) -> Untimed:
-    """Accuracy, placement and the per-operator profile (with its every-node table) from a worker
-    of their own; a problem there never voids the speed figures."""
-    if not job["placement"] and not job["reference"]:
-        return None, None, None
+    """Accuracy, placement, the per-operator profile (with its every-node table) and the effective
+    precision, from a worker of their own; a problem there never voids the speed figures."""
+    if not job["placement"] and not job["reference"] and not job.get("precision") and not asks_openvino(job):
+        return Untimed()
     outcome = run_worker(runtime.python, job, workdir, timeout_s, memory_limit_mb)
     result = outcome.result or {}
     if result.get("status") != "ok":
         error = f"untimed pass failed: {result.get('reason') or outcome.failure_reason(timeout_s)}"
-        return (Accuracy(error=error, verdict="error") if job["reference"] else None), Placement(error=error), None
-    accuracy = Accuracy.from_json(result["accuracy"], "worker.accuracy") if result.get("accuracy") else None
-    placement = Placement.from_json(result["placement"], "worker.placement") if result.get("placement") else None
-    profile = Profile.from_json(result["profile"], "worker.profile") if result.get("profile") else None
-    nodes: list[dict[str, Any]] = result["profile_nodes"] if isinstance(result.get("profile_nodes"), list) else []
-    return accuracy, placement, ((profile, nodes) if profile is not None else None)
+        return Untimed(accuracy=Accuracy(error=error, verdict="error") if job["reference"] else None,
+                       placement=Placement(error=error) if job["placement"] else None,
+                       precision=Precision(requested=job.get("precision"), source=f"not reported: {error}"))
+
+    def part(kind: Any, key: str) -> Any:
+        return kind.from_json(result[key], f"worker.{key}") if result.get(key) else None
+
+    nodes = result["profile_nodes"] if isinstance(result.get("profile_nodes"), list) else []
+    return Untimed(accuracy=part(Accuracy, "accuracy"), placement=part(Placement, "placement"),
+                   profile=part(Profile, "profile"), profile_nodes=nodes, precision=part(Precision, "precision"))
+
+
+def asks_openvino(job: dict[str, Any]) -> bool:
+    return job["provider"] == "OpenVINOExecutionProvider"
 
 
 def thread_warnings(case: Case) -> list[str]:

@@ -11,19 +11,20 @@ from .measure import measure
 from .session import first_line, provider_problem
 
 
-def probe_main(provider: str, options_json: str) -> int:
-    """``--probe PROVIDER OPTIONS``: can this runtime run the provider at all? (harness doctor)"""
+def probe_main(provider: str, options_json: str, plugin_json: str = "null") -> int:
+    """``--probe PROVIDER OPTIONS [PLUGIN]``: can this runtime run the provider at all? (harness doctor)"""
     import onnxruntime as ort
 
-    problem = provider_problem(ort, {"provider": provider, "provider_options": json.loads(options_json)})
+    problem = provider_problem(ort, {"provider": provider, "provider_options": json.loads(options_json),
+                                     "plugin": json.loads(plugin_json)})
     print(json.dumps({"onnxruntime_version": ort.__version__, "available": problem is None,
                       "reason": problem[1] if problem else None}))
     return 0
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 4 and argv[1] == "--probe":
-        return probe_main(argv[2], argv[3])
+    if len(argv) in (4, 5) and argv[1] == "--probe":
+        return probe_main(*argv[2:])
     if len(argv) != 3:
         print("usage: python -m harness.worker CASE.json RESULT.json", file=sys.stderr)
         return 2

@@ -119,16 +119,53 @@ def placement(ort: Any, model: str, case: dict[str, Any], feeds: dict[str, np.nd
                                        "provider": args["provider"], "times": []})
         if event["name"].endswith("_kernel_time"):
             node["times"].append(float(event.get("dur", 0)) / 1e3)
-    counts: dict[str, int] = {}
-    for node in nodes.values():
-        counts[node["provider"]] = counts.get(node["provider"], 0) + 1
-    total = sum(counts.values())
-    on_requested = counts.get(case["provider"], 0)
-    out: dict[str, Any] = {"nodes": counts, "total": total, "on_requested": on_requested,
-                           "fraction_on_requested": on_requested / total if total else None,
-                           "partial_fallback": bool(total) and on_requested < total}
+    out = assigned_placement(session, case["provider"]) or kernel_placement(list(nodes.values()), case["provider"])
     out.update(op_profile(list(nodes.values()), runs_ms[1:], case["provider"]))
     return out
+
+
+FELL_BACK_LISTED = 50  # nodes named in the record; the count is always whole
+
+
+def assigned_placement(session: Any, requested: str) -> dict[str, Any] | None:
+    """Placement in nodes of the graph as onnxruntime partitioned it: every EP sees the same graph
+    (the model after onnxruntime's basic rewrites such as constant folding), so 68/68 on OpenVINO
+    means what 68/68 means on the CPU provider, although OpenVINO runs them as one fused subgraph.
+    None where this onnxruntime cannot say (before 1.23)."""
+    try:
+        subgraphs = session.get_provider_graph_assignment_info()
+    except Exception:
+        return None
+    if not subgraphs:
+        return None
+    counts: dict[str, int] = {}
+    fell_back: list[dict[str, str]] = []
+    for subgraph in subgraphs:
+        for node in subgraph.get_nodes():
+            counts[subgraph.ep_name] = counts.get(subgraph.ep_name, 0) + 1
+            if subgraph.ep_name != requested:
+                fell_back.append({"name": node.name, "op_type": node.op_type, "provider": subgraph.ep_name})
+    return placement_fields(counts, requested, "graph nodes", fell_back)
+
+
+def kernel_placement(nodes: list[dict[str, Any]], requested: str) -> dict[str, Any]:
+    """Placement in the profiler's kernels (older onnxruntime): a fused subgraph counts as one."""
+    counts: dict[str, int] = {}
+    for node in nodes:
+        counts[node["provider"]] = counts.get(node["provider"], 0) + 1
+    fell_back = [{"name": n["name"], "op_type": n["op_type"], "provider": n["provider"]}
+                 for n in nodes if n["provider"] != requested]
+    return placement_fields(counts, requested, "profiled kernels", fell_back)
+
+
+def placement_fields(counts: dict[str, int], requested: str, unit: str,
+                     fell_back: list[dict[str, str]]) -> dict[str, Any]:
+    total = sum(counts.values())
+    on_requested = counts.get(requested, 0)
+    return {"unit": unit, "nodes": counts, "total": total, "on_requested": on_requested,
+            "fraction_on_requested": on_requested / total if total else None,
+            "partial_fallback": bool(total) and on_requested < total,
+            "fell_back": fell_back[:FELL_BACK_LISTED]}
 
 
 def op_profile(nodes: list[dict[str, Any]], runs_ms: list[float], requested: str) -> dict[str, Any]:

@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from . import plugin
 from .checks import accuracy, placement
 from .gpu import device_resident, gpu_memory_mb, preload_gpu_libraries
 from .loops import machine_cpu_seconds, others_cpu_share, peak_rss_mb, rss_mb, run_streams, run_until, warm_up
+from .precision import effective_precision, precision_problem
 from .protocol import CPU, DEVICE_OF, LOADGEN_SCENARIOS
 from .session import captured_stderr, clean, create_session, explain, first_line, provider_problem
 
@@ -38,9 +40,12 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
     preload_gpu_libraries(ort, case["provider"])
     device_id = int((case.get("provider_options") or {}).get("device_id", 0))
     gpu_before = gpu_memory_mb(device_id) if case["provider"] in DEVICE_OF else None
-    problem = provider_problem(ort, case) if case["provider"] != CPU else None
+    problem = precision_problem(case) or (provider_problem(ort, case) if case["provider"] != CPU else None)
     if problem:
         return {**result, "status": problem[0], "reason": problem[1]}
+    if case.get("plugin"):
+        result["runtime"]["plugin"] = {**case["plugin"], "library": plugin.register(ort, case["provider"], case["plugin"]),
+                                       "device": plugin.describe(plugin.devices(ort, case["provider"], case["plugin"])[0])}
     scenario = case.get("scenario", "single-stream")
     if scenario in LOADGEN_SCENARIOS and case.get("mode") != "extras":
         try:
@@ -137,7 +142,7 @@ def served(session: Any, run: Any, feeds: dict[str, np.ndarray], case: dict[str,
 def untimed_passes(ort: Any, session: Any, feeds: dict[str, np.ndarray], case: dict[str, Any]) -> dict[str, Any]:
     """Accuracy, node placement and the per-operator profile. Run in a worker of their own (mode "extras") so that the
     extra sessions and outputs they hold never inflate the measuring worker's peak memory."""
-    out: dict[str, Any] = {"status": "ok"}
+    out: dict[str, Any] = {"status": "ok", "precision": effective_precision(ort, case)}
     try:
         out["accuracy"] = accuracy(session, case)
     except Exception as exc:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import plugin
 from .protocol import CPU as CPU
 from .protocol import GRAPH_OPT
 
@@ -73,13 +74,20 @@ def session_options(ort: Any, spec: dict[str, Any], profile_prefix: str | None =
     if profile_prefix:
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix
+        # Which provider each node of the partitioned graph went to (onnxruntime 1.23+; older
+        # builds ignore the key and placement falls back to counting profiled kernels).
+        options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
     return options
 
 
 def create_session(ort: Any, model: str | bytes, case: dict[str, Any], profile_prefix: str | None = None) -> Any:
+    options = session_options(ort, case.get("session") or {}, profile_prefix)
+    if case.get("plugin"):  # a plugin EP is bound to one of its devices, not named in providers=
+        device = plugin.devices(ort, case["provider"], case["plugin"])[0]
+        options.add_provider_for_devices([device], {k: str(v) for k, v in (case.get("provider_options") or {}).items()})
+        return ort.InferenceSession(model, sess_options=options)
     providers: list[Any] = [(case["provider"], case.get("provider_options") or {})]
-    return ort.InferenceSession(model, sess_options=session_options(ort, case.get("session") or {}, profile_prefix),
-                                providers=providers)
+    return ort.InferenceSession(model, sess_options=options, providers=providers)
 
 
 # Options that pick the hardware: a provider that cannot start with these is missing from the
@@ -95,7 +103,12 @@ def provider_problem(ort: Any, case: dict[str, Any]) -> tuple[str, str] | None:
     """
     provider = case["provider"]
     available = ort.get_available_providers()
-    if provider not in available:
+    if case.get("plugin"):
+        try:
+            plugin.devices(ort, provider, case["plugin"])
+        except plugin.PluginUnavailable as exc:
+            return "unavailable", str(exc)
+    elif provider not in available:
         return "unavailable", (f"{provider} is not in this onnxruntime build (onnxruntime {ort.__version__} "
                                f"provides {', '.join(available)})")
     options = case.get("provider_options") or {}

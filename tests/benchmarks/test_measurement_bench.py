@@ -10,8 +10,9 @@ writes its figures under its own key in ``reports/bench-measurement.json`` and p
   plain, harness, plain, ...; tiny (~5 us) and mlp (~2-3 ms).
 * OpenVINO agreement: the harness on the OpenVINO EP against OpenVINO's own benchmark_app
   (from ``openvino==`` the release bundled in onnxruntime-openvino, in its own venv under the
-  harness cache), same model, 1 thread, sync, f32 forced on both; plus a plain onnxruntime
-  loop on the same EP, to tell the harness's share of a gap from the EP's.
+  harness cache), same model, 1 thread, sync, at f32 and at bf16, each forced on both sides and
+  each side's effective precision recorded; plus a plain onnxruntime loop on the same EP, to
+  tell the harness's share of a gap from the EP's.
 * time to result: adaptive stopping at +-1 % against a fixed 1,000-iteration run.
 * fixed cost per case: process start, imports, session creation, against a bare process
   that does only those.
@@ -352,8 +353,9 @@ def test_overhead_mlp(benchmark, tmp_path) -> None:
 # --- 2. agreement with OpenVINO's benchmark_app ------------------------------------------
 
 BENCHMARK_APP_FLAGS = ["-api", "sync", "-nireq", "1", "-nstreams", "1", "-nthreads", "1", "-hint", "none",
-                       "-infer_precision", "f32", "-d", "CPU", "-t", "5"]
-F32 = json.dumps({"CPU": {"INFERENCE_PRECISION_HINT": "f32"}})
+                       "-d", "CPU", "-t", "5"]
+PRECISIONS = ("f32", "bf16")  # forced on both sides: benchmark_app -infer_precision, the harness's precision
+OV_TYPE = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
 
 
 def bundled_openvino_version(runtime_python: str) -> str | None:
@@ -385,22 +387,39 @@ def benchmark_app_for(version: str) -> Path | None:
     return app if app.exists() else None
 
 
-def run_benchmark_app(app: Path, model: Path, input_name: str, folder: Path) -> dict[str, float]:
+def run_benchmark_app(app: Path, model: Path, input_name: str, folder: Path, precision: str) -> dict[str, Any]:
     report = folder / "benchmark_app"
     shutil.rmtree(report, ignore_errors=True)
     report.mkdir(parents=True)
-    done = subprocess.run([str(app), "-m", str(model), *BENCHMARK_APP_FLAGS, "-shape", f"{input_name}[1,3,224,224]",
+    done = subprocess.run([str(app), "-m", str(model), *BENCHMARK_APP_FLAGS, "-infer_precision", precision,
+                           "-shape", f"{input_name}[1,3,224,224]",
                            "-json_stats", "-report_type", "no_counters", "-report_folder", str(report)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert re.search(r"INFERENCE_PRECISION_HINT: <Type: 'float32'>", done.stdout), "benchmark_app did not run in f32"
+    ran = re.search(r"INFERENCE_PRECISION_HINT: <Type: '(\w+)'>", done.stdout)
+    assert ran, "benchmark_app did not report its inference precision"
     results = json.loads((report / "benchmark_report.json").read_text())["execution_results"]
     return {"median_ms": float(results["latency (ms)"]), "mean_ms": float(results["avg latency"]),
             "min_ms": float(results["min latency"]), "iterations": int(results["total number of iterations"]),
-            "throughput": float(results["throughput"])}
+            "throughput": float(results["throughput"]), "ran": OV_TYPE.get(ran.group(1), ran.group(1))}
+
+
+def agreement_suite(model: Path, precision: str) -> str:
+    return f"""
+        name: ov-agreement-{precision}
+        models: [{{name: squeezenet, path: {model}}}]
+        targets:
+          - name: openvino
+            precision: {precision}
+            options: {{device_type: CPU, num_of_threads: 1}}
+        measure: {{warmup_s: 0.5, min_iterations: 100, min_s: 5, max_s: 10, placement: false, repeats: 1}}
+        session: {{intra_op_num_threads: 1}}
+        """
 
 
 def test_agreement_with_openvino_benchmark_app(benchmark, tmp_path) -> None:
+    """At f32 and at bf16, each forced on both sides; where the CPU has no bf16 units both resolve
+    bf16 to f32 (each side's effective precision is recorded), and the figures say so."""
     import onnx
 
     from harness.models.builtin import build
@@ -409,16 +428,7 @@ def test_agreement_with_openvino_benchmark_app(benchmark, tmp_path) -> None:
     built = build("squeezenet")
     onnx.save(built, model)
     input_name = built.graph.input[0].name
-    suite_text = f"""
-        name: ov-agreement
-        models: [{{name: squeezenet, path: {model}}}]
-        targets:
-          - name: openvino
-            options: {{device_type: CPU, num_of_threads: 1, load_config: '{F32}'}}
-        measure: {{warmup_s: 0.5, min_iterations: 100, min_s: 5, max_s: 10, placement: false, repeats: 1}}
-        session: {{intra_op_num_threads: 1}}
-        """
-    first, _ = run_harness(tmp_path / "probe", suite_text.replace("min_s: 5", "min_s: 0.2"), "probe")
+    first, _ = run_harness(tmp_path / "probe", agreement_suite(model, "f32").replace("min_s: 5", "min_s: 0.2"), "probe")
     runtime = first["cases"][0]["runtime"]
     if "OpenVINOExecutionProvider" not in runtime.get("providers_assigned", []):
         pytest.skip(f"OpenVINO EP not usable here: {first['cases'][0].get('reason')}")
@@ -430,25 +440,26 @@ def test_agreement_with_openvino_benchmark_app(benchmark, tmp_path) -> None:
         pytest.skip(f"openvino=={version} (benchmark_app) could not be installed")
 
     suite_file = tmp_path / "plan.yaml"
-    suite_file.write_text(textwrap.dedent(suite_text).lstrip())
+    suite_file.write_text(textwrap.dedent(agreement_suite(model, "f32")).lstrip())
     _, feeds = plan_for(suite_file)
     inputs = tmp_path / "inputs.npz"
     np.savez(inputs, **feeds)
-    ep_options = {"device_type": "CPU", "num_of_threads": 1, "load_config": F32}
 
-    def compare() -> dict[str, Any]:
-        harness_ms, app_ms, app_runs, plain_ms = [], [], [], []
+    def at(precision: str) -> dict[str, Any]:
+        ep_options = {"device_type": "CPU", "num_of_threads": 1,
+                      "load_config": json.dumps({"CPU": {"INFERENCE_PRECISION_HINT": precision}})}
+        harness_ms, app_ms, app_runs, plain_ms, harness_ran = [], [], [], [], set()
         for i in range(max(3, ROUNDS - 2)):
-            document, _ = run_harness(tmp_path, suite_text, f"round{i}")
-            harness_ms.append(document["cases"][0]["latency_ms"]["p50"])
-            app_runs.append(run_benchmark_app(app, model, input_name, tmp_path))
+            document, _ = run_harness(tmp_path, agreement_suite(model, precision), f"{precision}-round{i}")
+            case = document["cases"][0]
+            harness_ms.append(case["latency_ms"]["p50"])
+            harness_ran.add(case["precision"]["effective"])
+            app_runs.append(run_benchmark_app(app, model, input_name, tmp_path, precision))
             app_ms.append(app_runs[-1]["median_ms"])
             plain_ms.append(plain_loop(model, inputs, 0.5, 5.0, runtime["python"], "OpenVINOExecutionProvider", ep_options))
         ratios = [h / a for h, a in zip(harness_ms, app_ms)]
-        return {"model": "builtin:squeezenet (seed 0), batch 1", "openvino_version": version,
-                "onnxruntime_openvino": runtime.get("onnxruntime_version"),
-                "benchmark_app_flags": " ".join(BENCHMARK_APP_FLAGS),
-                "harness_options": f"device_type CPU, num_of_threads 1, load_config {F32}",
+        return {"forced": precision, "harness_ran": sorted(harness_ran),
+                "benchmark_app_ran": sorted({r["ran"] for r in app_runs}),
                 "rounds": len(ratios), "harness_median_ms": statistics.median(harness_ms),
                 "benchmark_app_median_ms": statistics.median(app_ms),
                 "ratio_median_of_rounds": statistics.median(ratios),
@@ -461,7 +472,16 @@ def test_agreement_with_openvino_benchmark_app(benchmark, tmp_path) -> None:
                 "harness_over_plain_ort_ep": statistics.median(h / p for h, p in zip(harness_ms, plain_ms)),
                 "plain_ort_ep_ms_per_round": plain_ms}
 
+    def compare() -> dict[str, Any]:
+        return {"model": "builtin:squeezenet (seed 0), batch 1", "openvino_version": version,
+                "onnxruntime_openvino": runtime.get("onnxruntime_version"),
+                "benchmark_app_flags": " ".join(BENCHMARK_APP_FLAGS) + " -infer_precision P",
+                "harness_options": "device_type CPU, num_of_threads 1, target precision P",
+                **{p: at(p) for p in PRECISIONS}}
+
     figures = bench_once(benchmark, compare)
+    for p in PRECISIONS:  # equal precision on both sides, or the comparison means nothing
+        assert figures[p]["harness_ran"] == figures[p]["benchmark_app_ran"], figures[p]
     record("agreement_openvino_benchmark_app", {**figures, "target": "reported only (no hard target)"})
 
 
