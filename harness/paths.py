@@ -25,3 +25,9 @@ def runtimes_dir() -> Path:
 def crash_dir() -> Path:
     """Tracebacks of harness bugs, one file each (the CLI prints the path)."""
     return cache_dir() / "crashes"
+
+
+def beside_results(results_file: Path, kind: str) -> Path:
+    """A run's side folder next to its results file: ``run.jsonl`` -> ``run.profiles/`` (kind
+    "profiles": every node of each case's profile) or ``run.loadgen/`` (LoadGen's logs)."""
+    return results_file.with_name(f"{results_file.stem}.{kind}")

@@ -23,6 +23,7 @@ def profile(
     from rich.table import Table
 
     from ..console import make_console
+    from ..paths import beside_results
     from ..results import read_all
     from ..units import ms
 
@@ -51,8 +52,7 @@ def profile(
     nodes = p.top_nodes
     if p.table:
         # Recorded relative to where the run was started; else look next to the results file.
-        beside = (Path(run.source).with_name(Path(run.source).stem + ".profiles") / Path(p.table).name
-                  if run.source else None)
+        beside = beside_results(Path(run.source), "profiles") / Path(p.table).name if run.source else None
         table_file = next((f for f in (Path(p.table), beside) if f is not None and f.is_file()), None)
         if table_file is not None:
             nodes = json.loads(table_file.read_text()).get("nodes", nodes)

@@ -20,6 +20,7 @@ from markupsafe import Markup
 from .. import __version__
 from ..files import write_atomic_text as write_text
 from ..results import Environment, Run, read_all
+from ..worker.checks import PROFILE_RUNS
 from . import charts, fmt, tables
 from .data import Machine, build_frame, machines, runs_note
 from .fmt import COLUMNS, Column
@@ -158,7 +159,7 @@ def _model_sections(frame: pd.DataFrame, figures: Figures, k: int) -> list[dict[
             if mine["profile_by_op"].notna().any():
                 out.append(figures.add(charts.op_breakdown(mine),
                                        "From onnxruntime's profiler in an untimed pass (never the timed loop): "
-                                       "each case's mean kernel time per node over 5 warm runs, summed by operator "
+                                       f"each case's mean kernel time per node over {PROFILE_RUNS} warm runs, summed by operator "
                                        "type. An EP that compiles a subgraph (OpenVINO) shows it as one "
                                        "operator. Per node: harness profile RESULTS --case ID.", wide=True))
         if len(points := served[served["model"] == model]):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..environment import fingerprint, provenance
+from ..paths import beside_results
 from ..plan import Case, Plan
 from ..results import (
     CaseRecord,
@@ -85,12 +86,12 @@ class RunSession:
     @property
     def logs_home(self) -> Path | None:
         """LoadGen's logs of this run's serving cases: a folder next to the results file."""
-        return self.path.with_name(self.path.stem + ".loadgen") if self.path is not None else None
+        return beside_results(self.path, "loadgen") if self.path is not None else None
 
     @property
     def profiles_home(self) -> Path | None:
         """Each case's every-node profile table: a folder next to the results file."""
-        return self.path.with_name(self.path.stem + ".profiles") if self.path is not None else None
+        return beside_results(self.path, "profiles") if self.path is not None else None
 
     def _workdir(self) -> Path:
         self.count += 1

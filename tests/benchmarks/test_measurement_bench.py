@@ -449,7 +449,7 @@ def test_agreement_with_openvino_benchmark_app(benchmark, tmp_path) -> None:
         ep_options = {"device_type": "CPU", "num_of_threads": 1,
                       "load_config": json.dumps({"CPU": {"INFERENCE_PRECISION_HINT": precision}})}
         harness_ms, app_ms, app_runs, plain_ms, harness_ran = [], [], [], [], set()
-        for i in range(max(3, ROUNDS - 2)):
+        for i in range(max(5, ROUNDS)):
             document, _ = run_harness(tmp_path, agreement_suite(model, precision), f"{precision}-round{i}")
             case = document["cases"][0]
             harness_ms.append(case["latency_ms"]["p50"])
@@ -463,6 +463,10 @@ def test_agreement_with_openvino_benchmark_app(benchmark, tmp_path) -> None:
                 "rounds": len(ratios), "harness_median_ms": statistics.median(harness_ms),
                 "benchmark_app_median_ms": statistics.median(app_ms),
                 "ratio_median_of_rounds": statistics.median(ratios),
+                # A process lands in one of this VM's speed modes (here up to 1.6x apart), so a
+                # round's ratio can pit one mode against the other; the fastest round of each side
+                # compares like with like once each side has had a round in the fast mode.
+                "ratio_of_fastest_rounds": min(harness_ms) / min(app_ms),
                 "harness_p50_ms_per_round": harness_ms, "benchmark_app_median_ms_per_round": app_ms,
                 "benchmark_app_iterations_per_round": [r["iterations"] for r in app_runs],
                 "ratio_per_round": ratios,
