@@ -293,3 +293,54 @@ def test_a_2000_case_report_is_small_and_opens_in_the_browser(tmp_path: Path, ch
     assert not errors and not requests and not dialogs, (errors, requests, dialogs)
     assert state["ready"] and state["rows"] > 1900, state  # every ok case of the 2,000
     assert 0 < state["shown"] < 2000, state
+
+
+# Every "Where the time goes" chart, drawn: its bars are in the SVG, one trace per operator type.
+OP_CHARTS = """(() => {
+  const charts = Array.from(document.querySelectorAll('.js-plotly-plot')).filter(el =>
+      (el.querySelector('.gtitle') || {}).textContent === 'Where the time goes (kernel time by operator type)');
+  return {charts: charts.length,
+          bars: charts.map(el => el.querySelectorAll('g.trace.bars path').length),
+          legends: charts.map(el => Array.from(el.querySelectorAll('g.legend text.legendtext')).map(t => t.textContent))};
+})()"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_quickstart_cases_carry_op_breakdowns_the_report_draws(tmp_path: Path, chromium: str) -> None:
+    """The quick start suite, shortened (one process per case): every ok case has an op-type
+    breakdown whose times add up to its kernel time, and the report draws it per model."""
+    import yaml
+
+    from .conftest import REPO, only_results, run_cli
+
+    suite = yaml.safe_load((REPO / "suites" / "quickstart.yaml").read_text())
+    suite["measure"] = {"warmup_s": 0, "warmup_iterations": 1, "min_iterations": 3, "min_s": 0, "max_s": 1,
+                        "repeats": 1}
+    path = tmp_path / "quickstart.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    out = run_cli("run", path, "-o", tmp_path / "r", "--report", tmp_path / "q.html")
+    assert out.returncode in (0, 1, 4), out.stdout + out.stderr
+    cases = only_results(tmp_path / "r")["cases"]
+    ok = [c for c in cases if c["status"] == "ok"]
+    assert len(ok) >= 20, [(c["case_id"], c.get("reason")) for c in cases if c["status"] != "ok"]
+    for case in ok:
+        profile = case["profile"]
+        by_op = profile["by_op_type"]
+        assert by_op and sum(v["ms"] for v in by_op.values()) == pytest.approx(profile["kernel_ms"], rel=0.10), case["case_id"]
+        assert 0 < profile["kernel_ms"] <= 1.05 * profile["model_run_ms"], (case["case_id"], profile)
+        assert case["placement"]["unit"] == "graph nodes"
+
+    browser = Browser(chromium, Path(tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)))
+    try:
+        session = open_page(browser, (tmp_path / "q.html").as_uri())
+        state = evaluate(browser, session, DRAW_ALL)
+        charts = evaluate(browser, session, OP_CHARTS)
+        errors, requests, dialogs = problems(list(browser.events))
+    finally:
+        browser.close()
+    assert not errors and not requests and not dialogs, (errors, requests, dialogs)
+    assert state["drawn"] == state["want"], state
+    assert charts["charts"] == 2, charts  # squeezenet and the encoder
+    assert all(bars > 0 for bars in charts["bars"]), charts
+    assert "Conv" in charts["legends"][0] and "MatMul" in charts["legends"][1], charts
