@@ -282,6 +282,13 @@ class AccuracySpec(Strict):
     max_abs: float | None = Field(None, ge=0)
 
 
+class FleetSpec(Strict):
+    """How a run on a Ray cluster (harness run --cluster) treats a node lost mid-case."""
+
+    retry_lost: bool = Field(False, description="Run a case whose node died mid-case once more, on another "
+                             "node that offers its target; otherwise it fails: node lost.")
+
+
 class Suite(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
@@ -295,6 +302,7 @@ class Suite(Strict):
     session: SessionSpec = Field(default_factory=SessionSpec)
     accuracy: AccuracySpec = Field(default_factory=AccuracySpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
+    fleet: FleetSpec = Field(default_factory=FleetSpec)
     reference: str | None = Field(None, description="Reference variant for accuracy; default: the fp32 one.")
 
     @field_validator("variants", mode="before")

@@ -19,6 +19,7 @@ from .baseline import baseline_app
 from .compare import compare
 from .doctor import doctor
 from .export import export
+from .node import node_app
 from .profile import profile
 from .report import report
 from .run import run
@@ -32,6 +33,7 @@ for command in (run, validate, schema, doctor, variants, report, compare, ab, ex
     app.command()(command)
 app.add_typer(runtimes_app, name="runtimes")
 app.add_typer(baseline_app, name="baseline")
+app.add_typer(node_app, name="node")
 
 
 def main() -> None:

@@ -89,5 +89,7 @@ def report(
     if to_stdout:
         return
     cases = sum(len(d.cases) for d in documents)
-    files = f"{len(documents)} results file{'s' if len(documents) != 1 else ''}"
-    typer.echo(f"report: {target} ({cases} cases from {files})")
+    runs = len({d.run_id for d in documents})  # a fleet run reads as one run per machine
+    machines = len({d.environment.fingerprint for d in documents})
+    typer.echo(f"report: {target} ({cases} cases from {runs} run{'s' if runs != 1 else ''} "
+               f"on {machines} machine{'s' if machines != 1 else ''})")

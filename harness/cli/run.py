@@ -21,6 +21,9 @@ def run(
     label: Annotated[Optional[str], typer.Option("--label", help="What this run measured (a commit, a build); "
                                                  "labels the run in history reports. CI commit and branch "
                                                  "variables are recorded anyway.")] = None,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run on a Ray cluster (HOST:PORT, or auto): "
+                                                   "each case on a node that offers its target. Needs "
+                                                   "onnx-harness[fleet].")] = None,
 ) -> None:
     """Run every case of a suite; append each finished case to results/<suite>-<time>.jsonl."""
     from ..console import make_console
@@ -33,7 +36,12 @@ def run(
     plan = build_plan(load_suite(suite), targets=target, models=model, variants=variant)
     for warning in plan.warnings:
         console.print(f"warning: {warning}", markup=False, highlight=False)
-    outcome = run_plan(plan, output, make_reporter(console), label=label)
+    if cluster is not None:
+        from ..fleet.driver import run_fleet
+
+        outcome = run_fleet(plan, output, cluster, make_reporter(console), label=label)
+    else:
+        outcome = run_plan(plan, output, make_reporter(console), label=label)
     console.print(f"results: {outcome.path}", markup=False, highlight=False)
     if outcome.interrupted_by is not None:
         console.print(f"interrupted: {len(outcome.run.cases)} finished cases kept in {outcome.path}", markup=False)

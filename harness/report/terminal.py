@@ -35,12 +35,13 @@ def serving_text(record: CaseRecord) -> str:
 
 
 def case_line(record: CaseRecord) -> str:
+    on = f" on {record.measured_on.node}" if record.measured_on is not None else ""  # a fleet run's machine
     if not record.ok or record.latency_ms is None or record.throughput is None:
-        return f"{record.case_id}: {record.status.upper()}: {record.reason}"
+        return f"{record.case_id}{on}: {record.status.upper()}: {record.reason}"
     if record.serving is not None:
-        return f"{record.case_id}: ok {serving_text(record)}" + (f"  [{'; '.join(record.notes)}]" if record.notes else "")
+        return f"{record.case_id}{on}: ok {serving_text(record)}" + (f"  [{'; '.join(record.notes)}]" if record.notes else "")
     latency = record.latency_ms
-    text = (f"{record.case_id}: ok p50 {ms(latency.p50)} p99 {ms(latency.p99)} "
+    text = (f"{record.case_id}{on}: ok p50 {ms(latency.p50)} p99 {ms(latency.p99)} "
             f"{record.throughput.samples_per_s:.1f} samples/s")
     if record.accuracy is not None and record.accuracy.cosine is not None:
         text += f" cos {record.accuracy.cosine:.5f}"

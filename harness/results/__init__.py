@@ -19,6 +19,7 @@ from .record import (
     DeviceResident,
     Environment,
     Latency,
+    MeasuredOn,
     Measurement,
     Memory,
     ModelFile,
@@ -40,7 +41,7 @@ from .store import ResultsWriteError, ResultsWriter, expand_paths, read, read_al
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SCHEMA_VERSION", "Accuracy", "CaseRecord", "DeviceResident", "Environment", "Latency", "Measurement",
+__all__ = ["SCHEMA_VERSION", "Accuracy", "CaseRecord", "DeviceResident", "Environment", "Latency", "MeasuredOn", "Measurement",
            "Memory", "ModelFile", "Placement", "Precision", "Profile", "Provenance", "RecordError", "ResultsWriteError", "ResultsWriter", "Run", "Runtime", "Serving", "ServingPoint",
            "SuiteInfo", "Throughput", "Timings", "case_notes", "expand_paths", "load", "read", "read_all", "to_frame",
            "utc_now", "write_document"]

@@ -286,6 +286,18 @@ class Placement(Part):
 
 
 @dataclass(kw_only=True)
+class MeasuredOn(Part):
+    """The machine that measured a case of a fleet run (harness run --cluster): its node name, Ray
+    node id and full environment fingerprint. Absent in a local run: the run's environment is it."""
+
+    node: str
+    node_id: str | None = None
+    hostname: str | None = None
+    fingerprint: str | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
 class Precision(Part):
     """Execution precision: the target's ``precision`` (None: the provider's default) and the one
     the runtime reports it used, with how that was found. ``effective`` is None where the runtime
@@ -450,6 +462,7 @@ class CaseRecord(Part):
     placement: Placement | None = None
     profile: Profile | None = None
     precision: Precision | None = None
+    measured_on: MeasuredOn | None = None
     gpu_memory_mb: dict[str, float | None] | None = None
     device_resident: DeviceResident | None = None
     serving: Serving | None = None

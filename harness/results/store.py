@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .record import SCHEMA_VERSION, CaseRecord, RecordError, Run
+from .record import SCHEMA_VERSION, CaseRecord, Environment, RecordError, Run
 from .upgrade import upgrade
 
 SUFFIXES = (".jsonl", ".json")
@@ -224,7 +225,31 @@ def _check_version(header: dict[str, Any]) -> None:
 
 
 def read_all(paths: Iterable[str | Path]) -> list[Run]:
-    return [read(p) for p in expand_paths(paths)]
+    """Every run in the files, a fleet run split into one run per machine (see per_machine)."""
+    return [part for p in expand_paths(paths) for part in per_machine(read(p))]
+
+
+def per_machine(run: Run) -> list[Run]:
+    """A fleet run (harness run --cluster) as one run per machine that measured cases, each with
+    that machine's environment, so reports and compare see machines side by side exactly as for
+    runs made on each machine. Cases no node measured (unavailable at once) stay with the driver's
+    environment. A local run is returned as it is."""
+    if not any(case.measured_on is not None for case in run.cases):
+        return [run]
+    groups: dict[str, list] = {}
+    environments: dict[str, Environment] = {}
+    for case in run.cases:
+        on = case.measured_on
+        key = on.node if on is not None else ""
+        groups.setdefault(key, []).append(case)
+        if on is not None and key not in environments:
+            env = dict(on.environment)
+            if on.node != env.get("hostname"):  # two nodes on one host are told apart by name
+                env["fingerprint"] = f"{env.get('fingerprint') or 'unknown'}-{on.node}"
+                env["hostname"] = on.node
+            environments[key] = Environment.from_json(env, f"cases[{case.case_id}].measured_on.environment")
+    return [replace(run, environment=environments.get(key, run.environment), cases=cases)
+            for key, cases in groups.items()]
 
 
 def write_document(path: Path, run: Run) -> Path:

@@ -22,16 +22,28 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+class Received:
+    """The signal that ended the run, for code that gets the interrupt re-raised by a library
+    (Ray raises a plain KeyboardInterrupt out of a blocking call) and so loses its signum."""
+
+    signum: int | None = None
+
+    def of(self, exc: BaseException) -> int:
+        return exc.signum if isinstance(exc, Interrupted) else self.signum or signal.SIGINT
+
+
 @contextmanager
-def interrupt_signals() -> Iterator[None]:
+def interrupt_signals() -> Iterator[Received]:
     """CI cancellation sends SIGTERM, a closed terminal SIGHUP: both end the run like SIGINT."""
+    received = Received()
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        received.signum = signum
         raise Interrupted(signum)
 
     saved = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        yield
+        yield received
     finally:
         for s, previous in saved.items():
             signal.signal(s, previous)
