@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..errors import InputError
 from ..plan import Case, Plan
 from ..results import Accuracy, CaseRecord, utc_now
@@ -25,7 +26,7 @@ from ..run.case import base_record
 from ..run.session import Reporter, RunOutcome, RunSession
 from ..run.signals import Interrupted, interrupt_signals, reraise_interrupt
 from ..variants import VariantError
-from .resources import SLOT, alias_of, name_of, offered, target_resource
+from .resources import SLOT, alias_of, name_of, offered, target_resource, version_of
 
 INSTALL = "pip install 'onnx-harness[fleet]' (or pip install ray)"
 
@@ -105,6 +106,11 @@ def run_fleet(plan: Plan, out_dir: Path, address: str, reporter: Reporter, label
                                              "retry_lost": plan.loaded.suite.fleet.retry_lost}})
     reporter.start(plan, session.path)
     reporter.message(f"cluster {address}: {len(nodes)} node(s); {offers_text(nodes)}")
+    for node in nodes:
+        theirs = version_of(node["resources"])
+        if theirs != __version__:
+            reporter.message(f"warning: node {node['name']} runs harness {theirs or 'unknown'}, this driver "
+                             f"{__version__}: install the same version on every node, or its cases may fail")
     remote = ray.remote(measure_case)
     shipped = Shipper(ray)
     plan_ref = ray.put(plan)

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..errors import InputError
-from .resources import SLOT, node_resource, offered, target_resource
+from .resources import SLOT, node_resource, offered, target_resource, version_resource
 from .task import NODE_NAME_ENV
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -51,7 +52,8 @@ def start_node(head: bool, address: str | None, port: int, name: str, targets: l
         raise InputError(f"--name {name!r}: letters, digits, _ . - (up to 63), starting with a letter or digit")
     rows = probe_targets(targets, create, say)
     offers = [row["target"] for row in rows if row.get("available")]
-    resources = {SLOT: 1, node_resource(name): 1, **{target_resource(alias): 1 for alias in offers}}
+    resources = {SLOT: 1, node_resource(name): 1, version_resource(__version__): 1,
+                 **{target_resource(alias): 1 for alias in offers}}
     command = [ray_executable(), "start", "--resources", json.dumps(resources), "--disable-usage-stats",
                "--num-cpus", str(os.cpu_count() or 1)]
     if head:

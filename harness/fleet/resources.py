@@ -9,6 +9,17 @@ PREFIX = "harness-target:"
 NODE_PREFIX = "harness-node:"  # a zero-use resource carrying the node's harness name
 
 
+VERSION_PREFIX = "harness-version:"  # the harness a node runs: cases travel pickled, so it must match
+
+
+def version_resource(version: str) -> str:
+    return VERSION_PREFIX + version
+
+
+def version_of(resources: dict[str, float]) -> str | None:
+    return next((key[len(VERSION_PREFIX):] for key in resources if key.startswith(VERSION_PREFIX)), None)
+
+
 def node_resource(name: str) -> str:
     return NODE_PREFIX + name
 
