@@ -213,6 +213,17 @@ session: {intra_op_num_threads: 1}
     assert not workers, [p.cmdline() for p in workers]
 
 
+def test_an_address_nobody_answers_is_one_line_not_a_long_wait(tmp_path: Path) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text('name: s\nmodels: [{name: tiny, source: "builtin:tiny"}]\n')
+    address = f"127.0.0.1:{free_port()}"
+    out = run_cli("run", suite, "--cluster", address, "-o", tmp_path / "r", timeout=60)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1, out.stderr
+    assert lines[0].startswith(f"error: --cluster {address}: nothing answers there"), lines[0]
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_node_killed_mid_case_fails_that_case_and_the_run_goes_on(cluster: str, tmp_path: Path) -> None:
     """Last in this module: it takes node-b down. The OpenVINO case measures for 20 s on node-b
     (the only node offering openvino); node-b is killed while it does. That case fails with

@@ -42,6 +42,7 @@ def import_ray() -> Any:
 def connect(address: str) -> Any:
     """Join the cluster as a driver; one clear line when there is none at that address."""
     ray = import_ray()
+    reachable(address)
     if not ray.is_initialized():
         try:
             ray.init(address=address, namespace="onnx-harness", log_to_driver=False, logging_level="ERROR",
@@ -52,6 +53,20 @@ def connect(address: str) -> Any:
             raise InputError(f"--cluster {address}: no Ray cluster reachable there ({text}); start one with "
                              "'harness node start --head' and pass its address") from None
     return ray
+
+
+def reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT nobody listens on makes ray.init retry for many minutes: ask the port first."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise InputError(f"--cluster {address}: nothing answers there ({exc.strerror or exc}); start a head with "
+                         f"'harness node start --head --port {port}' or pass the head's HOST:PORT") from None
 
 
 def alive_nodes(ray: Any) -> list[dict[str, Any]]:
