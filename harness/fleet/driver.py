@@ -12,7 +12,6 @@ outstanding and keeps every finished case.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -81,6 +80,15 @@ def alive_nodes(ray: Any) -> list[dict[str, Any]]:
     return out
 
 
+def resource_of(case: Case) -> str:
+    return target_resource(alias_of(case.target))
+
+
+def offering(nodes: list[dict[str, Any]], case: Case) -> bool:
+    """Whether any of these nodes offers the case's target."""
+    return any(resource_of(case) in n["resources"] for n in nodes)
+
+
 def offers_text(nodes: list[dict[str, Any]]) -> str:
     return "; ".join(f"{n['name']}: {', '.join(offered(n['resources'])) or 'nothing'}"
                      for n in sorted(nodes, key=lambda n: n["name"])) or "no nodes"
@@ -135,7 +143,6 @@ def run_fleet(plan: Plan, out_dir: Path, address: str, reporter: Reporter, label
 
     def keep(case: Case, record: CaseRecord) -> None:
         nonlocal done
-        record.notes = record.notes or []
         session.keep(record)
         reporter.case_start(done, case)
         reporter.case_end(done, case, record)
@@ -146,9 +153,8 @@ def run_fleet(plan: Plan, out_dir: Path, address: str, reporter: Reporter, label
         keep(case, replace(base_record(case), status=status, reason=reason, started_at=now, finished_at=now))
 
     def submit(case: Case, attempt: int) -> None:
-        resource = target_resource(alias_of(case.target))
         nodes_now = alive_nodes(ray)
-        if not any(resource in n["resources"] for n in nodes_now):
+        if not offering(nodes_now, case):
             cannot(case, "unavailable", f"no node of the cluster offers target {alias_of(case.target)} "
                                         f"(nodes offer: {offers_text(nodes_now)})")
             return
@@ -165,7 +171,7 @@ def run_fleet(plan: Plan, out_dir: Path, address: str, reporter: Reporter, label
         except Exception as exc:  # speed is still worth having; the record says why accuracy is missing
             reraise_interrupt(exc)
             reference = {"error": str(exc)[:300]}  # type: ignore[dict-item]
-        task = remote.options(num_cpus=0, resources={SLOT: 1, resource: 1}, max_retries=0,
+        task = remote.options(num_cpus=0, resources={SLOT: 1, resource_of(case): 1}, max_retries=0,
                               name=f"harness:{case.case_id}")
         error = reference.pop("error", None) if reference else None
         ref = task.remote(case, plan_ref, model, reference)
@@ -187,9 +193,8 @@ def run_fleet(plan: Plan, out_dir: Path, address: str, reporter: Reporter, label
                         record = CaseRecord.from_json(ray.get(ref), f"node result for {case.case_id}")
                     except Exception as exc:
                         reraise_interrupt(exc)
-                        resource = target_resource(alias_of(case.target))
                         if (lost(ray, exc) and plan.loaded.suite.fleet.retry_lost and attempt == 0
-                                and any(resource in n["resources"] for n in alive_nodes(ray))):
+                                and offering(alive_nodes(ray), case)):
                             reporter.message(f"{case.case_id}: its node was lost mid-case; running it once more "
                                              "on another node that offers its target")
                             submit(case, 1)
@@ -215,8 +220,7 @@ def run_fleet(plan: Plan, out_dir: Path, address: str, reporter: Reporter, label
         for ref in pending:
             ray.cancel(ref, force=True)
     finally:
-        session.close(status)
-        shutil.rmtree(session.scratch, ignore_errors=True)
+        session.close(status)  # also removes the session's scratch (reference outputs)
     reporter.finish(session.run)
     return RunOutcome(session.run, session.path, signum)
 
@@ -225,8 +229,7 @@ def starved(ray: Any, pending: dict[Any, tuple[Case, int]], cannot: Any) -> None
     """Cases whose target no alive node offers any more (its nodes left): never queued forever."""
     nodes = alive_nodes(ray)
     for ref, (case, _) in list(pending.items()):
-        resource = target_resource(alias_of(case.target))
-        if not any(resource in n["resources"] for n in nodes):
+        if not offering(nodes, case):
             ray.cancel(ref, force=True)
             del pending[ref]
             cannot(case, "failed", f"node lost: no node offering {alias_of(case.target)} is left in the cluster "
