@@ -40,6 +40,7 @@ from ..runtimes import Runtime as RuntimeEnv
 from ..runtimes import RuntimeUnavailable, ensure_runtime, loadgen_problem
 from ..suite import AccuracySpec, Suite
 from ..variants import VariantError, VariantStore
+from ..worker.protocol import OPENVINO
 from .local import WorkerOutcome, run_worker
 from .serving import assemble_serving, is_loadgen, safe_name, serving_budget_s, serving_job
 from .signals import reraise_interrupt
@@ -295,7 +296,7 @@ def untimed(runtime: RuntimeEnv, job: dict[str, Any], workdir: Path, timeout_s: 
             memory_limit_mb: float | None) -> Untimed:
     """Accuracy, placement, the per-operator profile (with its every-node table) and the effective
     precision, from a worker of their own; a problem there never voids the speed figures."""
-    if not job["placement"] and not job["reference"] and not job.get("precision") and not asks_openvino(job):
+    if not job["placement"] and not job["reference"] and not job.get("precision") and job["provider"] != OPENVINO:
         return Untimed()
     outcome = run_worker(runtime.python, job, workdir, timeout_s, memory_limit_mb)
     result = outcome.result or {}
@@ -311,10 +312,6 @@ def untimed(runtime: RuntimeEnv, job: dict[str, Any], workdir: Path, timeout_s: 
     nodes = result["profile_nodes"] if isinstance(result.get("profile_nodes"), list) else []
     return Untimed(accuracy=part(Accuracy, "accuracy"), placement=part(Placement, "placement"),
                    profile=part(Profile, "profile"), profile_nodes=nodes, precision=part(Precision, "precision"))
-
-
-def asks_openvino(job: dict[str, Any]) -> bool:
-    return job["provider"] == "OpenVINOExecutionProvider"
 
 
 def thread_warnings(case: Case) -> list[str]:
