@@ -167,7 +167,7 @@ class PluginSpec(Strict):
 
 class TargetSpec(Strict):
     name: str = Field(pattern=NAME_PATTERN)
-    provider: str | None = Field(None, description="Execution provider; default from the target name (cpu, cuda, openvino, ...).")
+    provider: str | None = Field(None, description="Execution provider, by its onnxruntime name or a target name (cpu, cuda, openvino, ...); default from the target name.")
     options: dict[str, Any] = Field(default_factory=dict, description="Provider options, merged over the defaults.")
     runtime: RuntimeSpec | None = None
     session: SessionSpec | None = None

@@ -89,9 +89,10 @@ def resolve_target(spec: TargetSpec, suite_session: SessionSpec, index: int) -> 
         known = ", ".join(sorted(REGISTRY))
         raise InputError(f"targets[{index}].name: unknown target '{spec.name}'; use one of {known} "
                          "or give 'provider' (e.g. provider: CUDAExecutionProvider)")
-    provider = spec.provider or info.provider  # type: ignore[union-attr]
+    by_alias = REGISTRY.get(spec.provider) if spec.provider else None  # provider: cpu, as a target name says it
+    provider = by_alias.provider if by_alias else spec.provider or info.provider  # type: ignore[union-attr]
     if info is None or info.provider != provider:
-        info = _BY_PROVIDER.get(provider, ProviderInfo(provider, "onnxruntime"))
+        info = by_alias or _BY_PROVIDER.get(provider, ProviderInfo(provider, "onnxruntime"))
     runtime = spec.runtime
     plugin = spec.plugin.model_dump(exclude_none=True) if spec.plugin else (
         {"package": info.plugin} if info.plugin else None)

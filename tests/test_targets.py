@@ -51,6 +51,10 @@ def test_any_provider_is_accepted_by_name_and_unknown_alias_is_an_error() -> Non
     assert (custom.provider, custom.package, custom.options) == ("ACLExecutionProvider", "onnxruntime", {"x": 1})
     with pytest.raises(InputError, match="unknown target 'gpu0'"):
         target("gpu0")
+    # provider: given as a target name takes that target's provider, options and build
+    ov = target("my-ov", provider="openvino")
+    assert (ov.provider, ov.package) == (REGISTRY["openvino"].provider, REGISTRY["openvino"].package)
+    assert target("plain", provider="cpu").provider == "CPUExecutionProvider"
 
 
 def test_directml_is_unavailable_off_windows() -> None:
