@@ -159,3 +159,50 @@ def test_real_results_export_to_pytest_benchmark(runs: dict[str, Any], tmp_path:
                            str(tmp_path / "slow.json")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert SLOW_CASE in proc.stdout
+
+
+THREADS_SUITE = """name: threads
+models: [{{name: chain, path: chain.onnx}}]
+targets: [cpu]
+matrix: {{batch: [32]}}
+measure: {{min_s: 0.3, min_iterations: 50, warmup_s: 0.05, max_s: 2, repeats: 5, placement: false}}
+session: {{intra_op_num_threads: {threads}}}
+"""
+
+
+def threads_run(folder: Path, threads: int, busy: bool) -> Path:
+    """A CPU-bound chain of MatMuls on 1 or 2 intra-op threads, with or without a busy loop on a core."""
+    name = f"t{threads}{'-busy' if busy else ''}"
+    (folder / f"{name}.yaml").write_text(THREADS_SUITE.format(threads=threads))
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    try:
+        return run_suite(folder, f"{name}.yaml", folder / name)
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
+
+
+def test_one_thread_instead_of_two_is_a_regression_and_a_busy_run_never_ok(tmp_path: Path) -> None:
+    """Issue 16: a baseline on 2 intra-op threads against a candidate on 1 (slower on a quiet 2-core
+    machine) exits 1; when either run had a busy loop on the other core, the verdict is a regression
+    or inconclusive naming the busy run, never ok."""
+    from tests.test_ab import chain_model
+
+    chain_model(tmp_path / "chain.onnx", 20)
+    two, one = threads_run(tmp_path, 2, False), threads_run(tmp_path, 1, False)
+    proc = harness("compare", str(two), str(one), "--json", str(tmp_path / "quiet.json"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (p50,) = [v for v in verdicts(tmp_path / "quiet.json") if v["metric"] == "latency_p50"]
+    assert p50["verdict"] == "regression", p50
+    assert "intra_op_num_threads" in proc.stdout  # the settings that differ are listed beside the verdicts
+    for label, pair in (("busy baseline", (threads_run(tmp_path, 2, True), one)),
+                        ("busy candidate", (two, threads_run(tmp_path, 1, True)))):
+        out = tmp_path / f"{label}.json"
+        proc = harness("compare", *map(str, pair), "--json", str(out))
+        assert proc.returncode in (1, 3), (label, proc.stdout)
+        (p50,) = [v for v in verdicts(out) if v["metric"] == "latency_p50"]
+        assert p50["verdict"] in ("regression", "inconclusive"), (label, p50)
+        if p50["verdict"] == "inconclusive":
+            side = label.split()[1]
+            assert f"the {side} run was measured on a busy machine" in p50["note"], (label, p50)

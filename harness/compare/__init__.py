@@ -24,11 +24,11 @@ from .evidence import (
 from .history import compare_history, select_history
 from .metrics import DEFAULT_MIN_EFFECT, FAST_END, METRIC_BY_NAME, METRICS, NOISE_K, TARGET_BLOCKS, Metric
 from .pair import Comparison, check_comparable, compare_documents, exit_code, fingerprints, run_summaries
-from .rules import adjust, decide, grid_sigma, noise_floor, speed_guard, within_noise
+from .rules import adjust, busy_guard, decide, grid_sigma, noise_floor, speed_guard, within_noise
 
 __all__ = ["CaseRule", "CompareConfig", "Comparison", "DEFAULT_MIN_EFFECT", "FAST_END", "Finding", "HistoryConfig",
            "METRICS", "METRIC_BY_NAME", "Metric", "MinEffects", "NOISE_K", "Settings", "Side", "TARGET_BLOCKS",
-           "adjust", "block_values", "check_comparable", "collect", "compare_documents", "compare_history", "decide", "exit_code",
+           "adjust", "block_values", "busy_guard", "check_comparable", "collect", "compare_documents", "compare_history", "decide", "exit_code",
            "fingerprints", "grid_sigma", "load_config", "make_settings", "mann_whitney", "min_attainable_p",
            "noise_floor", "quantile", "relative_change", "run_summaries", "run_value", "segments", "select_history",
            "speed_guard", "within_noise", "worse_by"]

@@ -12,7 +12,7 @@ from .config import Settings
 from .differences import differences
 from .evidence import Finding, Side, collect, exact_evidence, run_evidence, sample_evidence
 from .metrics import METRIC_BY_NAME, METRICS
-from .rules import adjust, decide, noise_floor, within_noise
+from .rules import adjust, busy_guard, decide, noise_floor, within_noise
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ def compare_documents(baseline: list[Run], candidate: list[Run],
     for base, cand in both_ok(base_sides, cand_sides, findings):
         findings.extend(_metric_evidence(base, cand, settings))
     findings = noise_floor(adjust(findings))
-    findings = [within_noise(decide(f, METRIC_BY_NAME[f.metric], settings.alpha), METRIC_BY_NAME[f.metric])
+    findings = [busy_guard(within_noise(decide(f, METRIC_BY_NAME[f.metric], settings.alpha), METRIC_BY_NAME[f.metric]),
+                           METRIC_BY_NAME[f.metric])
                 if f.metric in METRIC_BY_NAME else f for f in findings]
     return Comparison(findings, settings, "pair", run_summaries(baseline), run_summaries(candidate),
                       differences(baseline, candidate))

@@ -140,6 +140,21 @@ def fast_end_guard(finding: Finding, metric: Metric) -> Finding | None:
     return None
 
 
+def busy_guard(finding: Finding, metric: Metric) -> Finding:
+    """A speed verdict from a run that the harness measured on a busy machine (other processes over
+    a quarter of the CPU) is never ok or an improvement: the load slows what it touches, so it can
+    hide a regression as well as fake an improvement. It is inconclusive, naming the busy run. A
+    regression stands only when the baseline alone was busy: the candidate was slower even than a
+    slowed baseline."""
+    if metric.kind != "samples" or not finding.busy or finding.verdict == "inconclusive":
+        return finding
+    if finding.verdict == "regression" and "candidate" not in finding.busy:
+        return finding
+    return replace(finding, verdict="inconclusive", note=(
+        f"{finding.busy}: {fmt_pct(finding.change)} cannot be told from the load; rerun on a quiet machine; "
+        f"{finding.note}"))
+
+
 def adjust(findings: list[Finding]) -> list[Finding]:
     """Benjamini-Hochberg over every test that could reach alpha (Tarone: the others cannot
     make a discovery, so counting them would only cost power)."""
