@@ -1,22 +1,34 @@
-"""Paired A/B runs: baseline and candidate processes alternate in the same time window.
+"""Paired A/B runs: baseline and candidate measured round by round in the same time window.
 
 Two runs made hours apart cannot cancel drift, neighbours or a VM's speed modes; a paired run
 can. For each case of the suite with the A/B axis (two targets, two models or two variants) set
-to the baseline and to the candidate, every round runs one fresh baseline process and one fresh
-candidate process, in a random order per round (the order comes from the recorded seed). The
-verdict for each case uses only the per-round ratios of the processes' medians, candidate over
-baseline: whatever slowed both processes of a round cancels.
+to the baseline and to the candidate, every round measures both sides:
+
+- in ONE fresh worker process that opens both sessions and alternates short blocks of each
+  (order shuffled per block), wherever the sides can share a process: the model and variant
+  axes, and two targets on one runtime. The process's speed mode (up to 40% between processes on
+  these VMs) and whatever the machine did meanwhile reach both sides alike and cancel in the ratio;
+- otherwise (two onnxruntime builds, LoadGen scenarios, streams, plugin EPs) in one fresh process
+  per side, in a random order per round: what slowed both processes of a round cancels, a
+  process's own speed mode does not, so such verdicts need more rounds.
+
+Rounds are shuffled across cases with the recorded seed. The verdict for each case uses only the
+per-round ratios of the sides' medians, candidate over baseline.
 
 Decision (per case, on p50): the geometric mean of the round ratios and its 95% interval
 (Student t on the log ratios, n - 1 degrees of freedom). ``slower`` when the interval lies wholly
 above 1 + min_effect, ``faster`` when wholly below 1 - min_effect, ``same`` when it lies wholly
-within [1 - min_effect, 1 + min_effect], otherwise ``inconclusive``. The number of rounds is
-fixed in advance and never stops early, so the interval keeps its nominal error rate.
+within [1 - min_effect, 1 + min_effect], otherwise ``inconclusive``. The data never decide when
+to stop: the number of rounds is fixed in advance, or a time budget ends them (at least
+MIN_ROUNDS), and time does not depend on the ratios' noise, so the interval keeps its nominal
+95% (no optional stopping: looking at the interval after every round and stopping once it
+clears would inflate the false alarm rate).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +38,12 @@ from .errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, InputError
 from .plan import Case, Plan, build_plan
 from .report.terminal import case_line
 from .results import CaseRecord
+from .run.paired import PairedRun
 from .run.session import RunSession
 from .suite import LoadedSuite
 
 AXES = {"target": "targets", "model": "models", "variant": "variants"}
+MIN_ROUNDS = 3  # a time budget never cuts a comparison below this many rounds
 
 
 @dataclass
@@ -44,6 +58,7 @@ class ABVerdict:
     baseline_p50: float | None = None
     candidate_p50: float | None = None
     note: str = ""
+    apart: str | None = None  # why the sides ran in separate processes (None: each round shared one)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -122,7 +137,7 @@ def decide(key: str, ratios: list[float], min_effect: float) -> ABVerdict:
 
 
 def run_ab(loaded: LoadedSuite, baseline: str, candidate: str, rounds: int, min_effect: float, out_dir: Path,
-           say: Callable[[str], None]) -> ABResult:
+           say: Callable[[str], None], budget_s: float | None = None) -> ABResult:
     axis = find_axis(loaded, baseline, candidate)
     flag = {"target": "targets", "model": "models", "variant": "variants"}[axis]
     plan: Plan = build_plan(loaded, **{flag: [baseline, candidate]})
@@ -132,15 +147,15 @@ def run_ab(loaded: LoadedSuite, baseline: str, candidate: str, rounds: int, min_
         by_key.setdefault(pair_key(case, axis), {})[name] = case
     pairs = {key: (sides[baseline], sides[candidate]) for key, sides in by_key.items()
              if baseline in sides and candidate in sides}
-    # One process per case and round, every round in a new shuffled order: the session's interleaved
-    # window with the rounds as its repeats, so round r of the baseline pairs with round r of the candidate.
+    # Round r of the baseline pairs with round r of the candidate: the rounds are the cases' repeats.
     suite = plan.loaded.suite
     suite.measure = suite.measure.model_copy(update={"repeats": rounds})
     suite.serving = suite.serving.model_copy(update={"repeats": rounds})  # a LoadGen test per case and round
     session = RunSession(plan, out_dir, f"harness ab {axis} {baseline} vs {candidate}", say,
                          settings={"ab": {"axis": axis, "baseline": baseline, "candidate": candidate, "rounds": rounds,
-                                          "min_effect": min_effect}})
+                                          "budget_s": budget_s, "min_effect": min_effect}})
     records: dict[str, CaseRecord] = {}
+    units: dict[str, PairedRun] = {}
 
     def ended(case: Case, record: CaseRecord) -> None:
         records[case.case_id] = record
@@ -148,15 +163,24 @@ def run_ab(loaded: LoadedSuite, baseline: str, candidate: str, rounds: int, min_
 
     status = "aborted"  # a harness error; it is raised on
     try:
-        session.measure_window([case for pair in pairs.values() for case in pair],
-                               lambda case: say(f"{case.case_id}: {rounds} rounds, interleaved"), ended)
+        runs = session.prepare([case for pair in pairs.values() for case in pair],
+                               lambda case: say(f"{case.case_id}: up to {rounds} rounds, interleaved"))
+        for index, key in enumerate(pairs):
+            units[key] = PairedRun((runs[2 * index], runs[2 * index + 1]), seed=session.order.randrange(2**32))
+        deadline = time.monotonic() + budget_s if budget_s else None
+        session.interleave(list(units.values()), deadline, at_least=MIN_ROUNDS)
+        session.finish(runs, ended)
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:
         session.close(status)
-    verdicts = [judge(key, (records[b.case_id], records[c.case_id]), min_effect) for key, (b, c) in pairs.items()]
+    verdicts = []
+    for key, (b, c) in pairs.items():
+        verdict = judge(key, (records[b.case_id], records[c.case_id]), min_effect)
+        verdict.apart = units[key].apart
+        verdicts.append(verdict)
     return ABResult(axis, baseline, candidate, min_effect, rounds, session.order_seed, verdicts, session.path)
 
 

@@ -266,6 +266,7 @@ class Measurement(Part):
     p50_interval_coverage: float | None = None  # 1 - 2 * 0.5**processes; None below 3 processes
     unstable: list[str] = field(default_factory=list)  # may not reproduce: process spread, busy machine, ...
     warnings: list[str] = field(default_factory=list)
+    paired_with: str | None = None  # harness ab: the case measured in the same processes, blocks alternating
 
 
 @dataclass(kw_only=True)

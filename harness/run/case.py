@@ -374,7 +374,7 @@ def assemble(record: CaseRecord, case: Case, results: list[dict[str, Any]], outc
             repeat_spread=spread, p50_interval_ms=list(interval[:2]) if interval else None,
             p50_interval_coverage=interval[2] if interval else None,
             unstable=stats.reproducibility_flags(spread, len(results), m.precision, busy, m.unstable_spread),
-            warnings=thread_warnings(case)),
+            warnings=thread_warnings(case), paired_with=loops[0].get("paired_with")),
         samples_ms=samples,
     )
     if first.get("gpu_memory_mb") is not None:

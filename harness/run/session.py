@@ -13,8 +13,9 @@ import random
 import shutil
 import signal
 import tempfile
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,12 @@ from ..results import (
 from ..variants import VariantStore
 from .case import CaseRun, RuntimeCache, run_case
 from .signals import Interrupted, interrupt_signals
+
+
+class Measurable(Protocol):
+    @property
+    def pending(self) -> bool: ...
+    def measure_one(self) -> None: ...
 
 
 class Reporter(Protocol):
@@ -110,24 +117,37 @@ class RunSession:
 
     def measure_window(self, cases: list[Case], started: Callable[[Case], None],
                        ended: Callable[[Case, CaseRecord], None]) -> None:
-        """Several cases, their worker processes interleaved: round by round, every case still
-        measuring runs one more process, in an order shuffled by the run's recorded seed
-        (randomised multiple interleaved trials: a process's speed mode, or a slow minute, lands
-        on many cases a little instead of on one case entirely). Cases are recorded in plan order
-        once every process of the window has run."""
+        """Several cases, their worker processes interleaved (see ``interleave``). Cases are
+        recorded in plan order once every process of the window has run."""
+        runs = self.prepare(cases, started)
+        self.interleave(runs)
+        self.finish(runs, ended)
+
+    def prepare(self, cases: list[Case], started: Callable[[Case], None]) -> list[CaseRun]:
         runs = []
         for case in cases:
             started(case)
             run = CaseRun(case, self.plan, self._workdir(), logs_home=self.logs_home, profiles_home=self.profiles_home)
             run.prepare(self.runtimes, self.variants)
             runs.append(run)
-        while True:
-            due = [run for run in runs if run.pending]
+        return runs
+
+    def interleave(self, units: Sequence[Measurable], deadline: float | None = None, at_least: int = 1) -> None:
+        """Round by round, every unit (a case, or an A/B pair) still measuring runs one more
+        process, in an order shuffled by the run's recorded seed (randomised multiple interleaved
+        trials: a process's speed mode, or a slow minute, lands on many cases a little instead of
+        on one case entirely). After ``at_least`` rounds, none starts past ``deadline`` (time.monotonic())."""
+        rounds = 0
+        while rounds < at_least or deadline is None or time.monotonic() < deadline:
+            rounds += 1
+            due = [unit for unit in units if unit.pending]
             if not due:
                 break
             self.order.shuffle(due)
-            for run in due:
-                run.measure_one()
+            for unit in due:
+                unit.measure_one()
+
+    def finish(self, runs: list[CaseRun], ended: Callable[[Case, CaseRecord], None]) -> None:
         for run in runs:
             record = run.finish()
             shutil.rmtree(run.workdir, ignore_errors=True)

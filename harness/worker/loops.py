@@ -135,3 +135,38 @@ def others_cpu_share(before: tuple, after: tuple) -> float | None:
         return None
     own = (t1.user + t1.system) - (t0.user + t0.system)
     return max(0.0, min(1.0, ((m1[0] - m0[0]) - own) / (m1[1] - m0[1])))
+
+
+def run_paired(runs: list[Any], m: dict[str, Any], rng: Any) -> tuple[list[list[int]], list[int], str]:
+    """Several sessions in one process, taking turns in short blocks (order shuffled per turn):
+    whatever speed this process landed in, and whatever the machine did meanwhile, reaches every
+    side alike, so their ratio keeps only the difference between the sessions. Each block starts
+    with one untimed run (the other session just had the caches); each side stops on the min
+    count AND min time of its own blocks, or all sides on max_s each. Returns per side the samples
+    and the time its blocks took, and the stop reason."""
+    clock = time.perf_counter_ns
+    samples: list[list[int]] = [[] for _ in runs]
+    spent = [0] * len(runs)
+    block_ns = int(min(max(m["min_s"] / 10, 0.01), 0.1) * 1e9)
+    max_end = clock() + int(m["max_s"] * 1e9) * len(runs)
+    min_n, min_ns = m["min_iterations"], int(m["min_s"] * 1e9)
+    order = list(range(len(runs)))
+    while True:
+        rng.shuffle(order)
+        for side in order:
+            run, out = runs[side], samples[side]
+            run()
+            first = clock()
+            end = first + block_ns
+            while True:
+                t0 = clock()
+                run()
+                t1 = clock()
+                out.append(t1 - t0)
+                if t1 >= end:
+                    break
+            spent[side] += t1 - first
+        if all(len(s) >= min_n and ns >= min_ns for s, ns in zip(samples, spent)):
+            return samples, spent, "minimums"
+        if clock() >= max_end:
+            return samples, spent, "max_s"

@@ -25,48 +25,21 @@ from .session import captured_stderr, clean, create_session, explain, first_line
 
 
 def measure(case: dict[str, Any]) -> dict[str, Any]:
+    if case.get("mode") == "paired":
+        from .paired import measure_paired
+
+        return measure_paired(case)
     result: dict[str, Any] = {"status": "failed"}
     rss_start = rss_mb()
-    t = time.perf_counter()
-    import onnxruntime as ort
-
-    result["timings_ms"] = {"import_onnxruntime": (time.perf_counter() - t) * 1e3}
-    result["runtime"] = {
-        "onnxruntime_version": ort.__version__, "device": ort.get_device(), "python": sys.executable,
-        "available_providers": ort.get_available_providers(),
-        "providers_requested": [case["provider"]], "provider_options": case.get("provider_options") or {},
-        "session_options": case.get("session") or {},
-    }
+    ort = import_onnxruntime(case, result)
     preload_gpu_libraries(ort, case["provider"])
     device_id = int((case.get("provider_options") or {}).get("device_id", 0))
     gpu_before = gpu_memory_mb(device_id) if case["provider"] in DEVICE_OF else None
-    problem = precision_problem(case) or (provider_problem(ort, case) if case["provider"] != CPU else None)
-    if problem:
-        return {**result, "status": problem[0], "reason": problem[1]}
-    if case.get("plugin"):
-        result["runtime"]["plugin"] = {**case["plugin"], "library": plugin.register(ort, case["provider"], case["plugin"]),
-                                       "device": plugin.describe(plugin.devices(ort, case["provider"], case["plugin"])[0])}
     scenario = case.get("scenario", "single-stream")
-    if scenario in LOADGEN_SCENARIOS and case.get("mode") != "extras":
-        try:
-            import mlperf_loadgen  # noqa: F401
-        except ImportError:
-            return {**result, "reason": f"scenario {scenario} needs MLPerf LoadGen, which {sys.executable} lacks: "
-                                        f"{case['serving']['install_hint']}"}
-    with np.load(case["inputs"]) as archive:
-        feeds = {key: archive[key] for key in archive.files}
-    with captured_stderr() as lines:
-        t = time.perf_counter()
-        try:
-            session = create_session(ort, case["model_path"], case)
-        except Exception as exc:
-            return {**result, "reason": f"session creation failed on {case['provider']}: {first_line(clean(str(exc)))}"}
-        session_ms = (time.perf_counter() - t) * 1e3
-    assigned = session.get_providers()
-    result["runtime"]["providers_assigned"] = assigned
-    if case["provider"] not in assigned:
-        reason = explain(lines) or "no reason given"
-        return {**result, "status": "unavailable", "reason": f"onnxruntime fell back to {', '.join(assigned)}: {reason}"}
+    opened = open_session(ort, case, result)
+    if isinstance(opened, dict):
+        return opened
+    session, feeds, session_ms = opened
     rss_session = rss_mb()
     if case.get("mode") == "extras":
         return {**result, **untimed_passes(ort, session, feeds, case)}
@@ -123,6 +96,54 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
             result["device_resident"] = {"error": first_line(clean(f"{type(exc).__name__}: {exc}"))}
     return result
 
+
+
+def import_onnxruntime(case: dict[str, Any], result: dict[str, Any]) -> Any:
+    """Import onnxruntime (timed) and describe the runtime in ``result``."""
+    t = time.perf_counter()
+    import onnxruntime as ort
+
+    result["timings_ms"] = {"import_onnxruntime": (time.perf_counter() - t) * 1e3}
+    result["runtime"] = {
+        "onnxruntime_version": ort.__version__, "device": ort.get_device(), "python": sys.executable,
+        "available_providers": ort.get_available_providers(),
+        "providers_requested": [case["provider"]], "provider_options": case.get("provider_options") or {},
+        "session_options": case.get("session") or {},
+    }
+    return ort
+
+
+def open_session(ort: Any, case: dict[str, Any], result: dict[str, Any]) -> tuple[Any, dict[str, np.ndarray], float] | dict[str, Any]:
+    """The case's session and inputs, and how long the session took to create; or the finished
+    result (unavailable, failed) when the provider cannot run it or onnxruntime fell back."""
+    problem = precision_problem(case) or (provider_problem(ort, case) if case["provider"] != CPU else None)
+    if problem:
+        return {**result, "status": problem[0], "reason": problem[1]}
+    if case.get("plugin"):
+        result["runtime"]["plugin"] = {**case["plugin"], "library": plugin.register(ort, case["provider"], case["plugin"]),
+                                       "device": plugin.describe(plugin.devices(ort, case["provider"], case["plugin"])[0])}
+    scenario = case.get("scenario", "single-stream")
+    if scenario in LOADGEN_SCENARIOS and case.get("mode") != "extras":
+        try:
+            import mlperf_loadgen  # noqa: F401
+        except ImportError:
+            return {**result, "reason": f"scenario {scenario} needs MLPerf LoadGen, which {sys.executable} lacks: "
+                                        f"{case['serving']['install_hint']}"}
+    with np.load(case["inputs"]) as archive:
+        feeds = {key: archive[key] for key in archive.files}
+    with captured_stderr() as lines:
+        t = time.perf_counter()
+        try:
+            session = create_session(ort, case["model_path"], case)
+        except Exception as exc:
+            return {**result, "reason": f"session creation failed on {case['provider']}: {first_line(clean(str(exc)))}"}
+        session_ms = (time.perf_counter() - t) * 1e3
+    assigned = session.get_providers()
+    result["runtime"]["providers_assigned"] = assigned
+    if case["provider"] not in assigned:
+        reason = explain(lines) or "no reason given"
+        return {**result, "status": "unavailable", "reason": f"onnxruntime fell back to {', '.join(assigned)}: {reason}"}
+    return session, feeds, session_ms
 
 def served(session: Any, run: Any, feeds: dict[str, np.ndarray], case: dict[str, Any], session_ms: float,
            first_ms: float, warmup_n: int, rss: list[float | None]) -> dict[str, Any]:
