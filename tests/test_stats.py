@@ -219,7 +219,11 @@ def test_repeat_spread_known_numbers() -> None:
     assert r["rel_range"] == pytest.approx(3.0 / 10.5)
     assert r["cv"] == pytest.approx(np.std([10, 11, 12, 9], ddof=1) / 10.5)
     one = stats.repeat_spread([7.0])
-    assert one == {"n": 1, "min": 7.0, "max": 7.0, "mean": 7.0, "rel_range": 0.0, "cv": 0.0}
+    assert one == {"n": 1, "min": 7.0, "max": 7.0, "mean": 7.0, "rel_range": 0.0, "rel_range_trimmed": 0.0,
+                   "cv": 0.0}
+    five = stats.repeat_spread([10.0, 10.2, 9.9, 10.1, 15.0])  # one slow process
+    assert five["rel_range"] == pytest.approx(5.1 / 10.1)
+    assert five["rel_range_trimmed"] == pytest.approx(0.3 / 10.1)  # without the furthest one
     with pytest.raises(ValueError):
         stats.repeat_spread([])
 
@@ -246,6 +250,43 @@ def test_reproducibility_flags() -> None:
     assert stats.reproducibility_flags(None, 5, other_processes_cpu=0.5) == [
         "busy machine: other processes used 50% of the CPU while measuring"]
     assert stats.reproducibility_flags(None, 5, other_processes_cpu=0.2) == []
+    # one odd process of five is carried by the interval, not flagged; processes split in bulk are
+    assert stats.reproducibility_flags(stats.repeat_spread([10.0, 10.2, 9.9, 10.1, 15.0]), 5) == []
+    assert stats.reproducibility_flags(stats.repeat_spread([10.0, 10.2, 14.0, 14.1, 15.0]), 5) == [
+        "processes differ: medians 29.3% apart leaving out the furthest one > 25%"]
+
+
+def test_the_rerun_interval_is_widened_by_the_runs_pooled_spread() -> None:
+    medians = [10.0, 10.1, 10.05, 9.95, 10.0]
+    assert stats.process_sigma([1.0, 2.0]) is None
+    low, high, coverage = stats.between_process_interval(medians, 10.0, run_sigma=0.02)  # type: ignore[misc]
+    width = math.exp(1.6449 * 0.02 * math.sqrt(2))
+    assert (low, high, coverage) == (pytest.approx(10.0 / width), pytest.approx(10.0 * width), 0.9)
+    # a case's own wider range is kept
+    low, high, _ = stats.between_process_interval([8.0, 10.0, 10.0, 10.0, 13.0], 10.0, 0.01)  # type: ignore[misc]
+    assert (low, high) == (8.0, 13.0)
+    assert stats.pooled_sigma([0.01, None, 0.03, 0.02]) == pytest.approx(0.02)
+    assert stats.pooled_sigma([None]) is None
+    # What 90% means: runs that each shift as a whole (shared VM state) by nearly as much as one
+    # process differs from the next (the interval's model: a rerun is like one more process; three
+    # quickstart runs here: reruns' p50 differ by 2.2% robust sd, processes by 1.4-2.2% before the
+    # small-sample correction), and a rerun's p50 lands inside about 90% of the time; the range of
+    # the process medians alone holds it far less often.
+    rng = np.random.default_rng(3)
+    hits = ranges = 0
+    sigmas = []
+    trials = 4000
+    for _ in range(trials):
+        runs = [rng.normal(0, 0.013) + rng.normal(0, 0.015, 5) for _ in range(2)]  # run shift + process spread
+        sigmas.append(stats.process_sigma(np.exp(runs[0]).tolist()))
+    pooled = float(np.median(sigmas))
+    for _ in range(trials):
+        runs = [rng.normal(0, 0.013) + rng.normal(0, 0.015, 5) for _ in range(2)]
+        first, rerun = np.exp(runs[0]), float(np.median(np.exp(runs[1])))
+        low, high, _ = stats.between_process_interval(first.tolist(), float(np.median(first)), pooled)  # type: ignore[misc]
+        hits += low <= rerun <= high
+        ranges += first.min() <= rerun <= first.max()
+    assert 0.85 <= hits / trials <= 0.95 and ranges / trials < hits / trials - 0.1
 
 
 def test_between_process_interval() -> None:

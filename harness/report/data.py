@@ -85,10 +85,10 @@ def _config_sort(params: dict[str, Any]) -> tuple:
 
 
 def _interval(case: CaseRecord) -> tuple[float, float]:
-    """The range of the worker processes' medians (stats.between_process_interval): what a rerun
-    will see. A CI over one process's samples describes that process only (this VM's processes
-    land in speed modes 40% apart), so with fewer than 3 processes there is no interval (NaN),
-    and no pick is called clear."""
+    """Where a rerun's p50 is expected (stats.between_process_interval, as the record holds it; for
+    records that lack it, the range of the worker processes' medians). A CI over one process's
+    samples describes that process only (this VM's processes land in speed modes 40% apart), so
+    with fewer than 3 processes there is no interval (NaN), and no pick is called clear."""
     m = case.measurement
     if m is None:
         return math.nan, math.nan

@@ -263,7 +263,8 @@ class Measurement(Part):
     repeat_iterations: list[int] = field(default_factory=list)
     repeat_spread: dict[str, Any] | None = None
     p50_interval_ms: list[float] | None = None  # [low, high] of the process medians: what a rerun will see
-    p50_interval_coverage: float | None = None  # 1 - 2 * 0.5**processes; None below 3 processes
+    p50_interval_coverage: float | None = None  # share of reruns it aims to hold (0.9); None below 3 processes
+    p50_interval_sigma: float | None = None  # the run's pooled process spread (robust sd, log) that sized it
     unstable: list[str] = field(default_factory=list)  # may not reproduce: process spread, busy machine, ...
     warnings: list[str] = field(default_factory=list)
     paired_with: str | None = None  # harness ab: the case measured in the same processes, blocks alternating

@@ -66,13 +66,18 @@ class RuntimeCache:
         return self.found[case.target.name]
 
 
-def run_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, workdir: Path, plan: Plan) -> CaseRecord:
+def run_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, workdir: Path, plan: Plan,
+             sigmas: list[float] | None = None) -> CaseRecord:
     """The finished record of one case, its processes one after the other (the pytest plugin;
     ``harness run`` interleaves the processes of several cases, see RunSession)."""
     run = CaseRun(case, plan, workdir)
     run.prepare(runtimes, variants)
     while run.pending:
         run.measure_one()
+    if sigmas is not None:  # the earlier cases' process spreads, and this one's, pool into its interval
+        if (own := run.process_sigma) is not None:
+            sigmas.append(own)
+        run.run_sigma = stats.pooled_sigma(sigmas)
     return run.finish()
 
 
@@ -104,6 +109,7 @@ class CaseRun:
     ended: CaseRecord | None = None  # set when the case stopped early (unavailable, failed)
     logs_home: Path | None = None  # where LoadGen logs are kept (next to the results file)
     profiles_home: Path | None = None  # where each case's every-node profile table is kept
+    run_sigma: float | None = None  # the run's pooled process spread, for the interval (set before finish)
 
     def __post_init__(self) -> None:
         self.record = base_record(self.case)
@@ -121,6 +127,15 @@ class CaseRun:
         except (Exception, MemoryError) as exc:
             reraise_interrupt(exc)
             self.ended = self._cannot("prepare", exc)
+
+    @property
+    def process_sigma(self) -> float | None:
+        """This case's process-to-process spread so far (None: too few ok processes, or LoadGen)."""
+        if self.ended is not None or is_loadgen(self.case):
+            return None
+        medians = [float(np.median(o.result["samples_ms"])) for o in self.outcomes
+                   if o.result is not None and o.result.get("samples_ms")]
+        return stats.process_sigma(medians)
 
     @property
     def timeout_s(self) -> float:
@@ -221,7 +236,7 @@ class CaseRun:
                 record.runtime = merged_runtime(record.runtime, done[0][0]["runtime"])
             else:
                 record = assemble(self.record, self.case, [o.result for o in self.outcomes if o.result is not None],
-                                  self.outcomes, suite)
+                                  self.outcomes, suite, self.run_sigma)
         except (RecordError, KeyError, TypeError) as exc:
             return replace(self.record, reason=f"the worker's result is malformed: {exc}")
         extras = untimed(self.runtime, {**self.job, "mode": "extras", "placement": m.placement},
@@ -325,7 +340,7 @@ def thread_warnings(case: Case) -> list[str]:
 
 
 def assemble(record: CaseRecord, case: Case, results: list[dict[str, Any]], outcomes: list[WorkerOutcome],
-             suite: Suite) -> CaseRecord:
+             suite: Suite, run_sigma: float | None = None) -> CaseRecord:
     """Merge the repeats of a case: pooled samples, per-repeat medians and spread, validity flags."""
     m = suite.measure
     first = results[0]
@@ -333,7 +348,7 @@ def assemble(record: CaseRecord, case: Case, results: list[dict[str, Any]], outc
     summary = stats.summarize(samples)
     medians = [float(np.median(r["samples_ms"])) for r in results]
     spread = stats.repeat_spread(medians)
-    interval = stats.between_process_interval(medians)
+    interval = stats.between_process_interval(medians, float(summary["p50"]), run_sigma)
     loops = [r["loop"] for r in results]
     iterations = sum(loop["iterations"] for loop in loops)
     wall = sum(loop["wall_s"] for loop in loops)
@@ -373,6 +388,7 @@ def assemble(record: CaseRecord, case: Case, results: list[dict[str, Any]], outc
             repeat_medians_ms=medians, repeat_iterations=[loop["iterations"] for loop in loops],
             repeat_spread=spread, p50_interval_ms=list(interval[:2]) if interval else None,
             p50_interval_coverage=interval[2] if interval else None,
+            p50_interval_sigma=run_sigma if interval and run_sigma is not None else stats.process_sigma(medians),
             unstable=stats.reproducibility_flags(spread, len(results), m.precision, busy, m.unstable_spread),
             warnings=thread_warnings(case), paired_with=loops[0].get("paired_with")),
         samples_ms=samples,

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from .. import stats
 from ..environment import fingerprint, provenance
 from ..paths import beside_results
 from ..plan import Case, Plan
@@ -85,6 +86,7 @@ class RunSession:
         self.runtimes = RuntimeCache(say)
         self.variants = VariantStore(plan.loaded, plan.model_files, say, scratch=self.scratch / "references")
         self.count = 0
+        self.sigmas: list[float] = []  # each finished case's process spread: pooled into every interval
 
     @property
     def path(self) -> Path | None:
@@ -109,7 +111,7 @@ class RunSession:
         workdir = self._workdir()
         workdir.mkdir()
         try:
-            record = run_case(case, self.runtimes, self.variants, workdir, self.plan)
+            record = run_case(case, self.runtimes, self.variants, workdir, self.plan, self.sigmas)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         self.keep(record)
@@ -148,7 +150,11 @@ class RunSession:
                 unit.measure_one()
 
     def finish(self, runs: list[CaseRun], ended: Callable[[Case, CaseRecord], None]) -> None:
+        """Record the cases, each interval sized by the spread pooled over every case so far."""
+        self.sigmas.extend(s for s in (run.process_sigma for run in runs) if s is not None)
+        pooled = stats.pooled_sigma(self.sigmas)
         for run in runs:
+            run.run_sigma = pooled
             record = run.finish()
             shutil.rmtree(run.workdir, ignore_errors=True)
             self.keep(record)
