@@ -209,6 +209,7 @@ def relative_precision_reached(
 
 
 MIN_INTERVAL_PROCESSES = 3  # fewer process medians give no interval worth printing
+TRIM_FROM = 4  # processes from which the spread flag leaves out the one furthest out
 RERUN_COVERAGE = 0.90  # the share of reruns whose p50 the interval aims to hold
 _RERUN_Z = 1.6449  # two-sided normal quantile for RERUN_COVERAGE
 
@@ -278,7 +279,7 @@ def repeat_spread(medians: Sequence[float]) -> dict[str, float | int]:
 
     Within-process CIs miss between-process variance (clocks, allocation, placement);
     this is what shows it. ``rel_range`` is (max-min)/median of the medians, ``rel_range_trimmed``
-    the same without the one process furthest out (5 or more processes; else the full range),
+    the same without the one process furthest out (TRIM_FROM or more processes; else the full range),
     and ``cv`` is std(ddof=1)/mean; all 0 for a single repeat.
     """
     a = _as_array(medians)
@@ -288,7 +289,7 @@ def repeat_spread(medians: Sequence[float]) -> dict[str, float | int]:
     std = float(a.std(ddof=1)) if n > 1 else 0.0
     median = float(np.median(a))
     s = np.sort(a)
-    trimmed = min(s[-2] - s[0], s[-1] - s[1]) if n >= 5 else hi - lo
+    trimmed = min(s[-2] - s[0], s[-1] - s[1]) if n >= TRIM_FROM else hi - lo
     return {
         "n": n,
         "min": lo,
@@ -315,7 +316,7 @@ def reproducibility_flags(
 
     Only what predicts a different rerun is flagged: medians of the worker processes that
     disagree by more than ``spread_threshold`` (relative range, without the furthest process
-    when there are 5 or more), a precision asked for that one
+    when there are TRIM_FROM or more), a precision asked for that one
     or two processes cannot show (the next process may land in another speed mode), and a
     machine the harness measured as busy (other processes over BUSY_SHARE of the CPU). The shape
     of the latency tail (p99/p50) is a property of the model on this machine, not a sign of
@@ -323,11 +324,11 @@ def reproducibility_flags(
     """
     reasons: list[str] = []
     if repeat is not None and repeat.get("n", 0) > 1:
-        # One odd process in five moves neither the p50 (a median) nor, much, a rerun's; the
+        # One odd process of four or more moves neither the p50 (a median) nor, much, a rerun's; the
         # interval carries it. Processes that disagree in bulk do predict a different rerun.
         spread = repeat.get("rel_range_trimmed", repeat.get("rel_range"))
         if spread is not None and spread > spread_threshold:
-            odd = " leaving out the furthest one" if repeat.get("n", 0) >= 5 else ""
+            odd = " leaving out the furthest one" if repeat.get("n", 0) >= TRIM_FROM else ""
             reasons.append(f"processes differ: medians {_pct(spread, 1)} apart{odd} > {_pct(spread_threshold, 0)}")
     if precision is not None and processes < MIN_INTERVAL_PROCESSES:
         reasons.append(f"precision +-{_pct(precision, 0)} asked, but {processes} process"

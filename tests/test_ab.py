@@ -56,6 +56,18 @@ def test_decision_rule_on_known_ratios() -> None:
     assert slow.low is not None and slow.high is not None and slow.low < 2.0 < slow.high
 
 
+def test_one_odd_round_of_ten_does_not_undo_a_verdict() -> None:
+    """Measured in the calibration bench: a 10% slowdown with one round at 0.85 (a neighbour hit one
+    side's blocks in that process). A t interval on the rounds reached 1.010; the median's
+    order-statistic interval (2nd to 9th of 10) stays above the minimum effect."""
+    rounds = [0.85, 1.0897, 1.0924, 1.0947, 1.0977, 1.0996, 1.1012, 1.1022, 1.1024, 1.1067]
+    verdict = decide("k", rounds, 0.05)
+    assert verdict.verdict == "slower" and (verdict.low, verdict.high) == (1.0897, 1.1024)
+    assert verdict.ratio == pytest.approx(np.median(rounds))
+    same = decide("k", [0.7729, 0.9939, 0.9981, 0.9986, 0.9998, 1.0005, 1.0014, 1.0041, 1.0062, 1.0573], 0.05)
+    assert same.verdict == "same"
+
+
 TRUTH = """
 import sys, time, numpy as np, onnxruntime as ort
 o = ort.SessionOptions(); o.intra_op_num_threads = 1

@@ -195,6 +195,20 @@ def test_a_change_of_shape_with_a_faster_fast_end_still_counts() -> None:
     assert found["latency_p90"].verdict == "regression"
 
 
+def test_a_faster_p50_with_a_slower_fast_end_is_no_improvement() -> None:
+    """Speed modes, as the calibration bench met them: the candidate is 10% slower (its fast end
+    too), but 3 of the baseline's 5 processes landed in a slow mode 40% up, so the pooled p50 reads
+    faster. The fast end contradicts it: inconclusive, never an improvement (exit 0)."""
+    rng = np.random.default_rng(7)
+    base = np.concatenate([latencies(2000, i) * (1.4 if i < 3 else 1.0) for i in range(5)])
+    cand = np.concatenate([latencies(2000, 10 + i) * 1.1 for i in range(5)])
+    rng.shuffle(base)  # the order does not matter to the rule; blocks come from each process
+    found = compare_one(base, cand)
+    p50 = found["latency_p50"]
+    assert worse(p50) < -0.05 and (p50.floor_change or 0) > 0.05, p50
+    assert p50.verdict == "inconclusive" and "fast end (p5) moved" in p50.note, p50
+
+
 def worse(f: C.Finding) -> float:
     return C.worse_by(C.METRIC_BY_NAME[f.metric], f.change) or 0.0
 

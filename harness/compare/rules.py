@@ -26,7 +26,7 @@ all of these hold (asv's rule, test AND effect, made robust to contention):
    p5 moved the same way but p50 much more, a neighbour disturbed one run throughout: that
    is ``inconclusive`` (rerun), not a regression. If p5 moved the other way, the
    distribution changed shape (more threads than free cores, say): the model's doing, so
-   the change stands; and p50 must have moved with p5, or a tail/throughput change is riding
+   a regression stands (an improvement does not: see fast_end_guard); and p50 must have moved with p5, or a tail/throughput change is riding
    on a small shift of the whole process (memory layout, clock) and is not counted. Measured
    on 19 runs x 8 cases of the CI machine (162 ordered pairs): MWU on blocks + 5 % alone
    gave a false regression in 134 pairs, the full rule in none (8 pairs inconclusive, all
@@ -111,10 +111,12 @@ def fast_end_guard(finding: Finding, metric: Metric) -> Finding | None:
     """Overrule a speed change that is not the model's (None: the change stands).
 
     Only the fast end (p5) tells the model's cost from time other processes added. It did not
-    move -> ok. It moved the other way -> the distribution changed shape (threads, say): the
-    model's doing, the change stands. It moved the same way -> a slower model moves p5 and p50
-    alike, so: p50 moved much more -> a disturbed run, inconclusive for a regression (rerun),
-    no improvement claimed; p50 moved less than the minimum -> a tail or throughput change
+    move -> ok. It moved the other way -> for a regression the distribution changed shape
+    (threads, say): the model's doing, the change stands; an improvement whose fast end got
+    slower is inconclusive (measured: a 10% slower model read 22% faster when 3 of the baseline's
+    5 processes landed in a slow speed mode, while p5 said +5.7%). It moved the same way -> a
+    slower model moves p5 and p50 alike, so: p50 moved much more -> a disturbed run,
+    inconclusive for a regression (rerun), no improvement claimed; p50 moved less than the minimum -> a tail or throughput change
     riding on a small shift of the whole process (layout, frequency), ok."""
     worse = worse_by(metric, finding.change) or 0.0
     floor = worse_by(metric, finding.floor_change)
@@ -127,7 +129,12 @@ def fast_end_guard(finding: Finding, metric: Metric) -> Finding | None:
             f"kind of change other processes cause (a tail-only change of the model looks the same; compare "
             f"against --history or on a quiet machine to tell them apart); {finding.note}"))
     if floor * worse < 0:
-        return None  # the shape changed: the model's doing
+        if worse < 0:  # faster typical runs, slower fast end: not an improvement anyone can bank on
+            return replace(finding, verdict="inconclusive", note=(
+                f"{fmt_pct(finding.change)}, but the fast end (p5) moved {fmt_pct(finding.floor_change)}: the "
+                f"baseline's processes may have landed in slower speed modes than the candidate's; "
+                f"rerun, or use harness ab; {finding.note}"))
+        return None  # the shape changed (more threads than free cores, say): the model's doing
     if finding.disturbed:
         return replace(finding, verdict="inconclusive" if worse > 0 else "ok",
                        note=f"{fmt_pct(finding.change)} but {finding.disturbed}; rerun; {finding.note}")
@@ -145,8 +152,8 @@ def busy_guard(finding: Finding, metric: Metric) -> Finding:
     a quarter of the CPU) is never ok or an improvement: the load slows what it touches, so it can
     hide a regression as well as fake an improvement. It is inconclusive, naming the busy run. A
     regression stands only when the baseline alone was busy: the candidate was slower even than a
-    slowed baseline."""
-    if metric.kind != "samples" or not finding.busy or finding.verdict == "inconclusive":
+    slowed baseline. An inconclusive verdict for another reason is told about the busy run too."""
+    if metric.kind != "samples" or not finding.busy or finding.busy in finding.note:
         return finding
     if finding.verdict == "regression" and "candidate" not in finding.busy:
         return finding
