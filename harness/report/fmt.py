@@ -75,8 +75,9 @@ COLUMNS: dict[str, list[Column]] = {
                 Column("confidence", "decided?", "text", "do the uncertainty intervals of the two overlap?"),
                 Column("notes", "notes")],
     "percentiles": [*CASE, Column("n", "n", "int", "samples"), Column("p50", "p50", "ms"),
-                    Column("ci", "median 95% CI", "text", "distribution-free CI of the median"),
-                    Column("ci_rel", "±CI", "pct", "half-width of the CI relative to the median"),
+                    Column("ci", "rerun interval", "text", "where a rerun's p50 is expected 9 times in 10: the "
+                           "range of the worker processes' medians, widened by the run's spread between processes"),
+                    Column("ci_rel", "±", "pct", "half-width of the rerun interval relative to p50"),
                     Column("p90", "p90", "ms"), Column("p95", "p95", "ms"), Column("p99", "p99", "ms"),
                     Column("p999", "p99.9", "ms"), Column("max", "max", "ms"),
                     Column("cv_robust", "robust CV", "pct", "scaled MAD / median"),

@@ -251,7 +251,10 @@ def speedup_matrix(frame: pd.DataFrame, baseline: Baseline, variant: str | None 
 
 def percentiles(frame: pd.DataFrame) -> pd.DataFrame:
     cases = ok(frame).copy()
-    cases["ci"] = [f"{fmt.ms(lo)} – {fmt.ms(hi)}" for lo, hi in zip(cases["ci_low"], cases["ci_high"])]
+    # The interval a rerun's p50 is expected in (from the worker processes), not one run's sample CI.
+    cases["ci"] = [f"{fmt.ms(lo)} – {fmt.ms(hi)}" if lo == lo and hi == hi else "fewer than 3 processes"
+                   for lo, hi in zip(cases["interval_low"], cases["interval_high"])]
+    cases["ci_rel"] = (cases["interval_high"] - cases["interval_low"]) / 2 / cases["p50"]
     return cases
 
 

@@ -49,7 +49,7 @@ def case_line(record: CaseRecord) -> str:
 
 
 COLUMNS: tuple[tuple[str, Literal["left", "right"], bool], ...] = (("case", "left", False), ("status", "left", False), ("p50", "right", False), ("p99", "right", False),
-           ("+-ci", "right", True), ("samples/s", "right", False), ("peak MB", "right", True),
+           ("rerun +-", "right", True), ("samples/s", "right", False), ("peak MB", "right", True),
            ("nodes on EP", "right", True), ("accuracy", "right", False), ("note", "right", False))
 
 
@@ -85,7 +85,7 @@ def summary_table(run: Run, width: int | None = None) -> Group:
             peak = record.memory_mb.peak_rss if record.memory_mb else None
             row.update({
                 "status": "[green]ok[/]", "p50": ms(latency.p50), "p99": ms(latency.p99),
-                "+-ci": f"{latency.median_ci_rel * 100:.1f}%" if latency.median_ci_rel is not None else "-",
+                "rerun +-": rerun_halfwidth(record),
                 "samples/s": rate(throughput.samples_per_s),
                 "peak MB": f"{peak:.0f}" if peak is not None else "-",
                 "nodes on EP": f"{placement.on_requested}/{placement.total}" if placement and placement.total else "-",
@@ -94,7 +94,17 @@ def summary_table(run: Run, width: int | None = None) -> Group:
             })
             if record.serving is not None:
                 valid = record.serving.validity == "VALID"
-                row.update({"status": "[green]VALID[/]" if valid else "[red]INVALID[/]", "+-ci": "-",
+                row.update({"status": "[green]VALID[/]" if valid else "[red]INVALID[/]", "rerun +-": "-",
                             "note": escape(note([serving_text(record), *record.notes]))})
         table.add_row(*(row.get(name, "") for name, _, _ in columns))
     return Group(table, *(Text(line) for line in footnotes))
+
+
+def rerun_halfwidth(record: CaseRecord) -> str:
+    """Half the width of the interval a rerun's p50 is expected in, relative to p50; '-' with fewer
+    than 3 processes (no interval: one process's CI would describe that process only)."""
+    m, latency = record.measurement, record.latency_ms
+    if m is None or not m.p50_interval_ms or latency is None or not latency.p50:
+        return "-"
+    low, high = m.p50_interval_ms
+    return f"{(high - low) / 2 / latency.p50 * 100:.1f}%"
