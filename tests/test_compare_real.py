@@ -105,18 +105,24 @@ def test_two_runs_of_the_same_suite_compare_clean(runs: dict[str, Any], tmp_path
 
 
 def test_a_real_slowdown_is_named_in_every_output(runs: dict[str, Any], tmp_path: Path) -> None:
-    """Allowing one re-measurement of both sides, as above: a CI run on 2026-12-05 had the whole
-    candidate run shifted (tiny, unchanged, +12.3% in every process; mid's p5 only +68% against a
-    p50 +110%, so compare rightly called mid 'disturbed: rerun'). A second pair must be exact."""
+    """Allowing two re-measurements of both sides, as above: whole runs shift on this VM. A CI run
+    on 2026-12-05 had the candidate run +12.3% in every process of tiny (unchanged; mid's p5 only
+    +68% against a p50 +110%, so compare rightly called mid 'disturbed: rerun'); another had tiny
+    -5.1% at p50 and p5 alike in both processes, just past the 5% minimum: an 'improvement' no
+    within-run statistic can tell from the run's speed mode (harness ab can). One of three pairs
+    must be exact: the slowdown named everywhere, the unchanged case nowhere."""
     junit, markdown, data = tmp_path / "c.xml", tmp_path / "c.md", tmp_path / "c.json"
     base, slow = runs["base"], runs["slow"]
-    for attempt in range(2):
+    for attempt in range(3):
         proc = harness("compare", str(base), str(slow), "--junit", str(junit), "--markdown", str(markdown),
                        "--json", str(data))
-        regressions = {(v["case_id"], v["metric"]) for v in verdicts(data) if v["verdict"] == "regression"}
-        if attempt == 0 and ({case for case, _ in regressions} != {SLOW_CASE} or proc.returncode != 1):
-            base = run_suite(runs["folder"], "same.yaml", tmp_path / "base-again")
-            slow = run_suite(runs["folder"], "slow.yaml", tmp_path / "slow-again")
+        found = verdicts(data)
+        regressions = {(v["case_id"], v["metric"]) for v in found if v["verdict"] == "regression"}
+        exact = ({case for case, _ in regressions} == {SLOW_CASE} and proc.returncode == 1
+                 and all(v["verdict"] in ("ok", "n/a") for v in found if v["case_id"] == FAST_CASE))
+        if not exact and attempt < 2:
+            base = run_suite(runs["folder"], "same.yaml", tmp_path / f"base-again{attempt}")
+            slow = run_suite(runs["folder"], "slow.yaml", tmp_path / f"slow-again{attempt}")
             continue
         break
     assert proc.returncode == 1, proc.stdout + proc.stderr

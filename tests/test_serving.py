@@ -211,8 +211,10 @@ def test_offline_throughput_reaches_the_closed_loop_throughput_at_the_same_threa
     assert offline["validity"] == "VALID" and offline["threads"] == 2
     assert streams["throughput"]["streams"] == 2  # multi-stream defaults to the serving threads
     # The same two threads on one session; LoadGen adds a scheduling thread and one Python call
-    # per sample, a few percent of a 2.5 ms inference, so 10% covers that and the noise.
-    assert offline["completed_qps"] >= 0.9 * offline["closed_loop_qps"], offline
+    # per sample, a few percent of a 2.5 ms inference. Measured here, 6 processes: 0.91-1.02 with
+    # the closed loop bracketing the offline run; a clean-clone CI run saw 0.87 with it after
+    # only. What this guards against, a SUT that serialises its threads, would read about 0.5.
+    assert offline["completed_qps"] >= 0.8 * offline["closed_loop_qps"], offline
     assert "closed loop, same threads" in out.stdout
 
 

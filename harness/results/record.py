@@ -420,7 +420,7 @@ class Serving(Part):
     peak_qps: float | None = None  # server with find_peak: the highest VALID rate tried
     peak_reason: str | None = None
     completed_qps: float | None = None
-    closed_loop_qps: float | None = None  # offline: closed-loop streams, same threads, same process, right after
+    closed_loop_qps: float | None = None  # offline: closed-loop streams, same threads and process, before+after
     latency_at_bound_ms: float | None = None  # the headline run's latency at the bound's percentile
     reasons: list[str] = field(default_factory=list)
     points: list[ServingPoint] = field(default_factory=list)
