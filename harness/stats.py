@@ -243,6 +243,13 @@ def pooled_sigma(sigmas: Sequence[float | None]) -> float | None:
     return float(np.median(known)) if known else None
 
 
+def rerun_change_bound(sigma_a: float, sigma_b: float) -> float:
+    """The relative change between two runs' p50s that reruns of unchanged code stay inside with
+    RERUN_COVERAGE, given each run's pooled process spread: with equal sigmas, a p50 outside the
+    other run's rerun interval (between_process_interval) is exactly a change past this bound."""
+    return math.expm1(_RERUN_Z * math.hypot(sigma_a, sigma_b))
+
+
 def between_process_interval(medians: Sequence[float], center: float | None = None,
                              run_sigma: float | None = None) -> tuple[float, float, float] | None:
     """(low, high, coverage) for the p50 a rerun will report, from per-process medians.

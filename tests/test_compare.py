@@ -162,6 +162,35 @@ def test_a_median_moved_in_every_process_is_never_ok(busy: float | None, verdict
     assert "ok" not in {found[m].verdict for m in ("latency_p50", "latency_p90")}
 
 
+def with_sigma(rec: dict[str, Any], sigma: float | None) -> dict[str, Any]:
+    rec["measurement"]["p50_interval_sigma"] = sigma
+    return rec
+
+
+@pytest.mark.parametrize("scale, sigma, verdict", [
+    (0.93, None, "improvement"),  # no process spread recorded (fewer than 3 processes): as before
+    (0.93, 0.03, "ok"),  # 3% per run -> reruns differ by up to 7.2%: not claimed
+    (1.07, 0.03, "inconclusive"),  # ... and not a regression either
+    (1.12, 0.03, "regression"),  # beyond what reruns differ by
+    (1.07, 0.01, "regression"),  # a quiet machine's 1% leaves 2.3%: the 5% minimum decides
+])
+def test_a_change_inside_what_reruns_differ_by_is_not_claimed(scale: float, sigma: float | None,
+                                                              verdict: str) -> None:
+    """The runs' own process spread (the sigma behind the p50 rerun interval the report prints)
+    bounds what compare may call a change, even in a grid too small for a noise floor: a CI run saw
+    an unchanged case -5.1% at p50 and p5 alike, q=9e-9 on within-run blocks."""
+    base = with_sigma(record("m/fp32/cpu/batch=1", latencies(20000, 1), repeats=3), sigma)
+    cand = with_sigma(record("m/fp32/cpu/batch=1", latencies(20000, 2, scale=scale), repeats=3), sigma)
+    found = {f.metric: f for f in C.compare_documents([document([base])], [document([cand])],
+                                                       C.Settings()).findings}
+    p50 = found["latency_p50"]
+    assert p50.verdict == verdict, p50.note
+    if sigma is not None:
+        assert p50.rerun_threshold == pytest.approx(np.expm1(1.6449 * np.hypot(sigma, sigma)), rel=1e-3)
+    if sigma == 0.03 and scale < 1.1:
+        assert "what reruns differ by" in p50.note and "7.2%" in p50.note
+
+
 def test_one_process_per_side_keeps_the_fast_end_rule() -> None:
     """One process is one draw of the machine's speed mode: it cannot show that every process moved."""
     base = record("m/fp32/cpu/batch=1", latencies(20000, 1))

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import stats as sps
 
 from ..results import CaseRecord, Run
-from ..stats import BUSY_SHARE
+from ..stats import BUSY_SHARE, rerun_change_bound
 from ..units import signed_pct as fmt_pct
 from .metrics import FAST_END, METRIC_BY_NAME, TARGET_BLOCKS, Metric
 
@@ -145,6 +145,7 @@ class Finding:
     busy: str = ""  # which run the harness measured on a busy machine (other processes' CPU share)
     threshold: float | None = None
     noise_threshold: float | None = None  # the grid's run-to-run noise floor (see noise_floor)
+    rerun_threshold: float | None = None  # the change reruns stay inside, from both runs' process spread
     p_value: float | None = None
     q_value: float | None = None
     n_baseline: int = 0  # observations the test used (blocks or runs)
@@ -209,15 +210,16 @@ def sample_evidence(base: Side, cand: Side, metric: Metric, threshold: float, fl
     median = relative_change(quantile(b_segs, 50.0), quantile(c_segs, 50.0))
     disturbed = disturbance(median, latency_floor, floor_threshold)
     moved, busy = every_process_moved(b_recs, c_recs, floor_threshold), busy_runs(b_recs, c_recs)
+    rerun = rerun_threshold(b_recs, c_recs)
     size = block_size(metric, b_segs + c_segs)
     b_blocks = np.concatenate([block_values(s, metric, size, r) for s, r in zip(b_segs, b_recs)])
     c_blocks = np.concatenate([block_values(s, metric, size, r) for s, r in zip(c_segs, c_recs)])
     if b_blocks.size == 0 or c_blocks.size == 0:
         return Finding(base.case_id, metric.name, "", b_val, c_val, change, floor, floor_threshold,
-                       as_metric(metric, median), disturbed, moved, busy, threshold,
+                       as_metric(metric, median), disturbed, moved, busy, threshold, rerun_threshold=rerun,
                        note=f"fewer than {size} samples per worker: no block to test")
     return Finding(base.case_id, metric.name, "", b_val, c_val, change, floor, floor_threshold,
-                   as_metric(metric, median), disturbed, moved, busy, threshold,
+                   as_metric(metric, median), disturbed, moved, busy, threshold, rerun_threshold=rerun,
                    p_value=mann_whitney(b_blocks, c_blocks), n_baseline=int(b_blocks.size),
                    n_candidate=int(c_blocks.size), testable=min_attainable_p(b_blocks.size, c_blocks.size) <= alpha,
                    note=f"{b_blocks.size} vs {c_blocks.size} blocks of {size} samples")
@@ -233,6 +235,20 @@ def process_medians(records: list[CaseRecord]) -> list[float]:
         elif record.latency_ms is not None:
             out.append(record.latency_ms.p50)
     return out
+
+
+def rerun_threshold(base: list[CaseRecord], cand: list[CaseRecord]) -> float | None:
+    """The change between the two sides that reruns of unchanged code stay inside (90%), from each
+    run's pooled process spread (``p50_interval_sigma``, the sigma that sized the rerun interval
+    the report printed); None when a side has no such figure (fewer than 3 worker processes)."""
+    sides = []
+    for records in (base, cand):
+        sigmas = [r.measurement.p50_interval_sigma for r in records
+                  if r.measurement is not None and r.measurement.p50_interval_sigma is not None]
+        if not sigmas:
+            return None
+        sides.append(float(np.median(sigmas)))
+    return rerun_change_bound(*sides)
 
 
 MIN_PROCESSES = 2  # per side, for "every process moved" to mean more than one speed mode

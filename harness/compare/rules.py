@@ -221,16 +221,25 @@ def noise_floor(findings: list[Finding]) -> list[Finding]:
 
 
 def within_noise(finding: Finding, metric: Metric) -> Finding:
-    """A significant change past the minimum effect but inside the grid's noise floor cannot be
-    told from the next process being a little slower: inconclusive (rerun with repeats, or use
-    --history), never a regression; an improvement that small is not claimed."""
+    """A significant change past the minimum effect but inside the run-to-run noise cannot be told
+    from the next process being a little slower: inconclusive (rerun with repeats, or use
+    --history), never a regression; an improvement that small is not claimed. The noise is the
+    larger of two: the grid's floor (noise_floor, from the other cases' changes) and the change
+    reruns stay inside given both runs' own process spread (rerun_threshold: the candidate's p50
+    within the baseline's printed rerun interval)."""
     worse = worse_by(metric, finding.change) or 0.0
-    if finding.noise_threshold is None or abs(worse) > finding.noise_threshold:
+    floors = [(t, what) for t, what in ((finding.noise_threshold, "this comparison's run-to-run noise (floor"),
+                                        (finding.rerun_threshold, "what reruns differ by, from both runs' "
+                                         "process spread (90%:")) if t is not None]
+    if not floors:
+        return finding
+    floor, what = max(floors)
+    if abs(worse) > floor:
         return finding
     if finding.verdict == "regression":
         return replace(finding, verdict="inconclusive", note=(
-            f"{fmt_pct(finding.change)} is within this comparison's run-to-run noise (floor "
-            f"{finding.noise_threshold:.1%}); rerun with repeats or compare with --history; {finding.note}"))
+            f"{fmt_pct(finding.change)} is within {what} {floor:.1%}); rerun with repeats or compare with "
+            f"--history or harness ab; {finding.note}"))
     if finding.verdict == "improvement":
-        return replace(finding, verdict="ok", note=f"within run-to-run noise; {finding.note}")
+        return replace(finding, verdict="ok", note=f"within {what} {floor:.1%}); {finding.note}")
     return finding
