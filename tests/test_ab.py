@@ -133,6 +133,8 @@ def test_a_10pct_slower_copy_exits_1_with_an_interval_around_the_true_ratio(writ
     assert len(cases) == 2 and all(len(c["measurement"]["repeat_medians_ms"]) == 10 for c in cases.values())
     assert cases["main"]["measurement"]["paired_with"] == cases["branch"]["case_id"]
     assert cases["main"]["memory_mb"].get("peak_rss") is None  # both sessions shared the process: no one side's figure
+    imports = {c["timings_ms"]["import_onnxruntime"] for c in cases.values()}  # one import, one figure for both
+    assert len(imports) == 1 and imports.pop() > 1.0, [c["timings_ms"] for c in cases.values()]
     assert lines[0]["settings"]["ab"]["axis"] == "model" and "order_seed" in lines[0]["settings"]
 
 

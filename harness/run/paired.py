@@ -10,7 +10,7 @@ at fault fails alone, with its own reason, in its own process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ..worker.protocol import LOADGEN_SCENARIOS
 from .case import CaseRun, worker_failure
@@ -41,7 +41,7 @@ class PairedRun:
     sides: tuple[CaseRun, CaseRun]
     seed: int
     apart: str | None = None  # why the sides are measured in separate processes, if they are
-    rounds: int = field(default=0)
+    rounds: int = 0
 
     def __post_init__(self) -> None:
         self.apart = unpairable(*self.sides)

@@ -31,8 +31,13 @@ def measure_paired(job: dict[str, Any]) -> dict[str, Any]:
     opened: list[Any] = [None] * len(sides)
     # Sessions are opened in a random order too: the first one's memory lands elsewhere than the
     # second's, and that must not favour one side in every round.
+    imported = None
     for index in rng.sample(range(len(sides)), len(sides)):
         ort = import_onnxruntime(sides[index], results[index])
+        # The process imports once; the second import is a dictionary lookup. Both sides carry
+        # the one real figure rather than one of them a cold start of ~0 ms.
+        imported = imported if imported is not None else results[index]["timings_ms"]["import_onnxruntime"]
+        results[index]["timings_ms"]["import_onnxruntime"] = imported
         got = open_session(ort, sides[index], results[index])
         if isinstance(got, dict):
             return {**got, "side": index}
