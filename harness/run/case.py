@@ -66,18 +66,13 @@ class RuntimeCache:
         return self.found[case.target.name]
 
 
-def run_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, workdir: Path, plan: Plan,
-             sigmas: list[float] | None = None) -> CaseRecord:
-    """The finished record of one case, its processes one after the other (the pytest plugin;
-    ``harness run`` interleaves the processes of several cases, see RunSession)."""
+def run_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, workdir: Path, plan: Plan) -> CaseRecord:
+    """The finished record of one case on its own, its processes one after the other, its interval
+    from its own spread (``harness run`` and the pytest plugin pool spreads: see RunSession)."""
     run = CaseRun(case, plan, workdir)
     run.prepare(runtimes, variants)
     while run.pending:
         run.measure_one()
-    if sigmas is not None:  # the earlier cases' process spreads, and this one's, pool into its interval
-        if (own := run.process_sigma) is not None:
-            sigmas.append(own)
-        run.run_sigma = stats.pooled_sigma(sigmas)
     return run.finish()
 
 

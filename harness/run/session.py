@@ -36,7 +36,7 @@ from ..results import (
     utc_now,
 )
 from ..variants import VariantStore
-from .case import CaseRun, RuntimeCache, run_case
+from .case import CaseRun, RuntimeCache
 from .signals import Interrupted, interrupt_signals
 
 
@@ -107,15 +107,13 @@ class RunSession:
         return self.scratch / f"case{self.count - 1:04d}"
 
     def measure(self, case: Case) -> CaseRecord:
-        """One case, its processes one after the other (the pytest plugin's order)."""
-        workdir = self._workdir()
-        workdir.mkdir()
-        try:
-            record = run_case(case, self.runtimes, self.variants, workdir, self.plan, self.sigmas)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        self.keep(record)
-        return record
+        """One case, its processes one after the other (the pytest plugin's order); its interval
+        pools the spread of every case so far, as a window's do."""
+        records: list[CaseRecord] = []
+        runs = self.prepare([case], lambda _: None)
+        self.interleave(runs)  # an interrupted case's workdir goes with the scratch folder on close
+        self.finish(runs, lambda _, record: records.append(record))
+        return records[0]
 
     def measure_window(self, cases: list[Case], started: Callable[[Case], None],
                        ended: Callable[[Case, CaseRecord], None]) -> None:
