@@ -112,18 +112,18 @@ def test_peak_memory_is_the_workers_own_not_the_parents(write_suite, models_dir,
     """Linux starts a spawned child's ru_maxrss at the parent's high-water mark; a big parent
     must not make a small worker look big."""
     from harness.plan import build_plan
-    from harness.run.case import RuntimeCache, run_case
+    from harness.run.session import RunSession
     from harness.suite import load_suite
-    from harness.variants import VariantStore
 
     matmul_model(models_dir / "mm.onnx")
     plan = build_plan(load_suite(write_suite(f"name: mem\nmodels: [{{name: mm, path: models/mm.onnx}}]\n{FAST_MEASURE}\n")))
     ballast = np.ones(100_000_000, dtype=np.float64)  # 800 MB resident in this (the parent) process
     assert ballast.sum() > 0
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    record = run_case(plan.cases[0], RuntimeCache(print),
-                      VariantStore(plan.loaded, plan.model_files, print, scratch=tmp_path / "refs"), workdir, plan)
+    session = RunSession(plan, None, "test", print)  # the pytest plugin's path: one case, no results file
+    try:
+        record = session.measure(plan.cases[0])
+    finally:
+        session.close("complete")
     assert record.status == "ok", record.reason
     memory = record.memory_mb
     assert memory is not None and memory.rss_end is not None and memory.peak_rss is not None

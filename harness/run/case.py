@@ -66,16 +66,6 @@ class RuntimeCache:
         return self.found[case.target.name]
 
 
-def run_case(case: Case, runtimes: RuntimeCache, variants: VariantStore, workdir: Path, plan: Plan) -> CaseRecord:
-    """The finished record of one case on its own, its processes one after the other, its interval
-    from its own spread (``harness run`` and the pytest plugin pool spreads: see RunSession)."""
-    run = CaseRun(case, plan, workdir)
-    run.prepare(runtimes, variants)
-    while run.pending:
-        run.measure_one()
-    return run.finish()
-
-
 def base_record(case: Case) -> CaseRecord:
     return CaseRecord(case_id=case.case_id, model=case.model.name, variant=case.variant.name,
                       variant_kind=case.variant.kind, target=case.target.name, params=dict(case.params),
