@@ -110,9 +110,7 @@ class RunSession:
         """One case, its processes one after the other (the pytest plugin's order); its interval
         pools the spread of every case so far, as a window's do."""
         records: list[CaseRecord] = []
-        runs = self.prepare([case], lambda _: None)
-        self.interleave(runs)  # an interrupted case's workdir goes with the scratch folder on close
-        self.finish(runs, lambda _, record: records.append(record))
+        self.measure_window([case], lambda _: None, lambda _, record: records.append(record))
         return records[0]
 
     def measure_window(self, cases: list[Case], started: Callable[[Case], None],

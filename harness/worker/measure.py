@@ -32,7 +32,6 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"status": "failed"}
     rss_start = rss_mb()
     ort = import_onnxruntime(case, result)
-    preload_gpu_libraries(ort, case["provider"])
     device_id = int((case.get("provider_options") or {}).get("device_id", 0))
     gpu_before = gpu_memory_mb(device_id) if case["provider"] in DEVICE_OF else None
     scenario = case.get("scenario", "single-stream")
@@ -97,13 +96,14 @@ def measure(case: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-
 def import_onnxruntime(case: dict[str, Any], result: dict[str, Any]) -> Any:
-    """Import onnxruntime (timed) and describe the runtime in ``result``."""
+    """Import onnxruntime (timed), make the case's GPU libraries findable, and describe the runtime
+    in ``result``: every path that opens a session (plain, paired) starts here."""
     t = time.perf_counter()
     import onnxruntime as ort
 
     result["timings_ms"] = {"import_onnxruntime": (time.perf_counter() - t) * 1e3}
+    preload_gpu_libraries(ort, case["provider"])
     result["runtime"] = {
         "onnxruntime_version": ort.__version__, "device": ort.get_device(), "python": sys.executable,
         "available_providers": ort.get_available_providers(),
@@ -144,6 +144,7 @@ def open_session(ort: Any, case: dict[str, Any], result: dict[str, Any]) -> tupl
         reason = explain(lines) or "no reason given"
         return {**result, "status": "unavailable", "reason": f"onnxruntime fell back to {', '.join(assigned)}: {reason}"}
     return session, feeds, session_ms
+
 
 def served(session: Any, run: Any, feeds: dict[str, np.ndarray], case: dict[str, Any], session_ms: float,
            first_ms: float, warmup_n: int, rss: list[float | None]) -> dict[str, Any]:
