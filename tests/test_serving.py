@@ -8,6 +8,7 @@ inference on one thread here): two answering threads serve a few hundred QPS, so
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -251,8 +252,12 @@ def test_ab_judges_serving_cases_on_their_loadgen_figure(write_suite, tmp_path: 
         session: {{intra_op_num_threads: 1}}
         {SERVING}
         """)
-    out = run_cli("ab", suite, "--baseline", "cpu", "--candidate", "cpu2", "--rounds", "3", "-o", tmp_path / "ab",
-                  "--json", tmp_path / "ab.json")
+    for _ in range(2):  # A/A: 3 rounds' t interval says "slower" in up to 2.5% of tries by design
+        shutil.rmtree(tmp_path / "ab", ignore_errors=True)
+        out = run_cli("ab", suite, "--baseline", "cpu", "--candidate", "cpu2", "--rounds", "3", "-o", tmp_path / "ab",
+                      "--json", tmp_path / "ab.json")
+        if out.returncode != 1:
+            break
     assert out.returncode in (0, 3), out.stdout + out.stderr
     (verdict,) = json.loads((tmp_path / "ab.json").read_text())["verdicts"]
     assert verdict["rounds"] == 3 and len(verdict["ratios"]) == 3 and all(r > 0 for r in verdict["ratios"]), verdict
