@@ -209,10 +209,12 @@ def test_every_process_beyond_the_baseline_is_not_held_to_the_rerun_bound(candid
     40-80%; a +30% change that every process shows is still a regression (CI: +61% was inconclusive)."""
     base = spread_processes([1.6, 2.0, 2.2, 1.8, 2.3], 1, 0.2)
     cand = spread_processes(candidate, 10, 0.01)
-    p50 = {f.metric: f for f in C.compare_documents([document([base])], [document([cand])],
-                                                     C.Settings()).findings}["latency_p50"]
+    found = {f.metric: f for f in C.compare_documents([document([base])], [document([cand])], C.Settings()).findings}
+    p50 = found["latency_p50"]
     assert p50.rerun_threshold is not None and p50.rerun_threshold > (p50.change or 0) > 0.05
     assert p50.verdict == verdict, p50.note
+    assert ("the rerun bound (39.0%" in p50.note) == (verdict == "regression"), p50.note
+    assert found["throughput"].verdict == verdict, found["throughput"].note  # slower processes: less throughput
 
 
 def test_one_process_per_side_keeps_the_fast_end_rule() -> None:

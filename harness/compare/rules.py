@@ -108,9 +108,8 @@ def every_process_guard(finding: Finding, metric: Metric) -> Finding | None:
 def every_process_agrees(finding: Finding, metric: Metric) -> bool:
     """Whether every candidate process median lies beyond every baseline one (by the minimum
     effect) in the direction of this metric's change: no process speed mode explains it."""
-    worse = worse_by(metric, finding.change) or 0.0
-    moved = {"slower": 1, "faster": -1}.get(finding.every_process, 0)
-    bad = moved * (-1 if metric.higher_is_better else 1)  # throughput falls when latency rises
+    worse = worse_by(metric, finding.change) or 0.0  # positive is bad for every metric, throughput too
+    bad = {"slower": 1, "faster": -1}.get(finding.every_process, 0)  # slower processes: worse on every metric
     return bad * worse > 0
 
 
@@ -242,7 +241,12 @@ def within_noise(finding: Finding, metric: Metric) -> Finding:
     runs shifting together, still is (CI: 2 -> 1 intra-op threads, +61% with every process slower, was
     called inconclusive against an 83% bound)."""
     worse = worse_by(metric, finding.change) or 0.0
-    rerun = None if every_process_agrees(finding, metric) else finding.rerun_threshold
+    rerun = finding.rerun_threshold
+    if rerun is not None and abs(worse) <= rerun and every_process_agrees(finding, metric):
+        finding = replace(finding, note=(  # say why a change inside the bound still counts
+            f"every process {finding.every_process}: the rerun bound ({rerun:.1%}, from the runs' process "
+            f"spread) does not apply; {finding.note}"))
+        rerun = None
     floors = [(t, what) for t, what in ((finding.noise_threshold, "this comparison's run-to-run noise (floor"),
                                         (rerun, "what reruns differ by, from both runs' "
                                          "process spread (90%:")) if t is not None]
