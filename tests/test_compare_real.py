@@ -196,17 +196,17 @@ def test_one_thread_instead_of_two_is_a_regression_and_a_busy_run_never_ok(tmp_p
     from tests.test_ab import chain_model
 
     chain_model(tmp_path / "chain.onnx", 20)
-    for attempt in range(2):  # 2 threads on this 2-core VM: a process now and then lands in a slow mode
-        quiet = tmp_path / f"quiet{attempt}"
+    for attempt in range(3):  # 2 threads need the other core: on a CI run whose neighbours held it, the
+        quiet = tmp_path / f"quiet{attempt}"  # 2-thread baseline ran at the 1-thread speed (1.30 ms)
         quiet.mkdir()
         chain_model(quiet / "chain.onnx", 20)
         two, one = threads_run(quiet, 2, False), threads_run(quiet, 1, False)
         proc = harness("compare", str(two), str(one), "--json", str(tmp_path / "quiet.json"))
-        if proc.returncode != 3 or "what reruns differ by" not in proc.stdout:
-            break  # only the tool's own "rerun" answer earns a second measurement; never an ok
+        (p50,) = [v for v in verdicts(tmp_path / "quiet.json") if v["metric"] == "latency_p50"]
+        if p50["verdict"] != "inconclusive":
+            break  # only the tool's own "cannot tell, rerun" earns another measurement; never an ok
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    (p50,) = [v for v in verdicts(tmp_path / "quiet.json") if v["metric"] == "latency_p50"]
-    assert p50["verdict"] == "regression", p50
+    assert p50["verdict"] == "regression", (p50, proc.stdout)
     assert "intra_op_num_threads" in proc.stdout  # the settings that differ are listed beside the verdicts
     for label, pair in (("busy baseline", (threads_run(tmp_path, 2, True), one)),
                         ("busy candidate", (two, threads_run(tmp_path, 1, True)))):
