@@ -11,7 +11,7 @@ import numpy as np
 from scipy import stats as sps
 
 from ..results import CaseRecord, Run
-from ..stats import BUSY_SHARE, rerun_change_bound
+from ..stats import BUSY_SHARE, pooled_sigma, rerun_change_bound
 from ..units import signed_pct as fmt_pct
 from .metrics import FAST_END, METRIC_BY_NAME, TARGET_BLOCKS, Metric
 
@@ -241,14 +241,9 @@ def rerun_threshold(base: list[CaseRecord], cand: list[CaseRecord]) -> float | N
     """The change between the two sides that reruns of unchanged code stay inside (90%), from each
     run's pooled process spread (``p50_interval_sigma``, the sigma that sized the rerun interval
     the report printed); None when a side has no such figure (fewer than 3 worker processes)."""
-    sides = []
-    for records in (base, cand):
-        sigmas = [r.measurement.p50_interval_sigma for r in records
-                  if r.measurement is not None and r.measurement.p50_interval_sigma is not None]
-        if not sigmas:
-            return None
-        sides.append(float(np.median(sigmas)))
-    return rerun_change_bound(*sides)
+    b, c = (pooled_sigma([r.measurement.p50_interval_sigma for r in records if r.measurement is not None])
+            for records in (base, cand))
+    return rerun_change_bound(b, c) if b is not None and c is not None else None
 
 
 MIN_PROCESSES = 2  # per side, for "every process moved" to mean more than one speed mode
