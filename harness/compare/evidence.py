@@ -296,12 +296,20 @@ def fast_end(segs: list[list[np.ndarray]]) -> float:
 
 def disturbance(median: float | None, floor: float | None, threshold: float) -> str:
     """A slower (or faster) model scales its whole latency distribution: p5 and p50 move
-    together. When both moved the same way but p50 by much more (more than the minimum effect
-    and more than a quarter of its move), other processes slowed one of the runs throughout."""
-    if median is None or floor is None or median * floor <= 0:
+    together. When p50 moved much further than p5 (by more than the minimum effect and more than
+    a quarter of its move), other processes slowed one of the runs throughout, or at least the
+    typical inference changed and the best one did not: neither is a regression to bank on.
+    The gap is taken between log ratios, so a step stays a step however large it is (a 4x
+    model moving p5 x3 and p50 x4 is not "disturbed"; in plain percent it was: 200% vs 300%).
+    A fast end that moved the other way by less than the minimum counts as not moved; one that
+    moved the other way by more is a change of shape, not a disturbance (see fast_end_guard)."""
+    if median is None or floor is None or median <= -1 or floor <= -1 or median == 0:
         return ""
-    gap = abs(median) - abs(floor)
-    if gap > max(threshold, abs(median) / 4):
+    if median * floor < 0 and abs(floor) >= threshold:
+        return ""
+    m, f = math.log1p(median), math.log1p(floor)
+    gap = abs(m) - math.copysign(1.0, m) * f  # how much further p50 went than p5, along p50's way
+    if gap > max(math.log1p(threshold), abs(m) / 4):
         side = "candidate" if median > 0 else "baseline"
         return (f"the {side} run looks disturbed: its p50 moved {fmt_pct(median)} and its fast end (p5) only "
                 f"{fmt_pct(floor)}, where a change of the model moves both alike")

@@ -22,9 +22,10 @@ all of these hold (asv's rule, test AND effect, made robust to contention):
    effect (default 5 %, per metric, per case by glob) in the bad direction.
 3. **The model, not the machine.** Other processes only ever add time, so the fast end of the
    latency distribution (p5 of the raw samples) is what the code costs here. A speed change
-   counts only if p5 moved too; if only the slow part moved it is ``ok`` (with a note). If
-   p5 moved the same way but p50 much more, a neighbour disturbed one run throughout: that
-   is ``inconclusive`` (rerun), not a regression. If p5 moved the other way, the
+   counts only if p5 moved too; if only the slow part moved (p50 within the minimum) it is
+   ``ok`` (with a note). If p50 moved much further than p5 (a little or not at all), a
+   neighbour disturbed one run throughout: that is ``inconclusive`` (rerun), neither a
+   regression nor ok. If p5 moved the other way, the
    distribution changed shape (more threads than free cores, say): the model's doing, so
    a regression stands (an improvement does not: see fast_end_guard); and p50 must have moved with p5, or a tail/throughput change is riding
    on a small shift of the whole process (memory layout, clock) and is not counted. Measured
@@ -80,9 +81,9 @@ def decide(finding: Finding, metric: Metric, alpha: float) -> Finding:
 
 def speed_guard(finding: Finding, metric: Metric) -> Finding | None:
     """Overrule a speed change that is not the model's (None: the change stands), but never call a
-    change ok that every process shows (see every_process_guard)."""
+    change ok, or a disturbed run, that every process shows (see every_process_guard)."""
     guarded = fast_end_guard(finding, metric)
-    if guarded is None or guarded.verdict != "ok":
+    if guarded is None or guarded.verdict not in ("ok", "inconclusive"):
         return guarded
     return every_process_guard(finding, metric) or guarded
 
@@ -117,7 +118,10 @@ def fast_end_guard(finding: Finding, metric: Metric) -> Finding | None:
     """Overrule a speed change that is not the model's (None: the change stands).
 
     Only the fast end (p5) tells the model's cost from time other processes added. It did not
-    move -> ok. It moved the other way -> for a regression the distribution changed shape
+    move -> ok, unless p50 itself moved far more (``disturbed``): then a neighbour slowed the run
+    throughout or the typical inference changed and the best one did not, and a guard may call
+    that inconclusive, never ok (CI: 2 -> 1 threads on a contended host, p50 +44% with p5 +3.2%,
+    was called ok). It moved the other way -> for a regression the distribution changed shape
     (threads, say): the model's doing, the change stands; an improvement whose fast end got
     slower is inconclusive (measured: a 10% slower model read 22% faster when 3 of the baseline's
     5 processes landed in a slow speed mode, while p5 said +5.7%). It moved the same way -> a
@@ -130,6 +134,10 @@ def fast_end_guard(finding: Finding, metric: Metric) -> Finding | None:
         return None
     tf = finding.floor_threshold if finding.floor_threshold is not None else (finding.threshold or 0.0)
     if abs(floor) < tf:
+        typical = worse_by(metric, finding.median_change)
+        if worse > 0 and finding.disturbed and typical is not None and typical > 0:
+            return replace(finding, verdict="inconclusive", note=(  # p50 itself moved far: never ok
+                f"{fmt_pct(finding.change)} but {finding.disturbed}; rerun, or use harness ab; {finding.note}"))
         return replace(finding, verdict="ok", note=(
             f"{fmt_pct(finding.change)}, but the fast end (p5) did not move ({fmt_pct(finding.floor_change)}): the "
             f"kind of change other processes cause (a tail-only change of the model looks the same; compare "
