@@ -5,7 +5,8 @@ A run is named on the axis by what it measured: its ``--label``, else the commit
 exposed (``Provenance``), else its date. A change point is a run whose p50 is worse (or better)
 than the median of the runs since the previous change by more than the minimum effect and
 ``mad_k`` x MAD, and passes compare's fast-end guard; the next runs are then judged against the
-new level only, so one step is marked once, at the run that made it.
+new level only, so one step is marked once, at the run that made it (at an inconclusive first
+night of the new level once the next night confirms it: see ``step_start``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..compare.config import Settings
+from ..compare.evidence import Finding, relative_change
 from ..compare.history import history_finding
 from ..compare.metrics import METRIC_BY_NAME
 from ..results import CaseRecord, Run
@@ -82,7 +85,12 @@ def _points(runs: list[Run]) -> pd.DataFrame:
 
 
 def _changes(runs: list[Run], settings: Settings | None = None) -> pd.DataFrame:
-    """Walk each case's runs in order; judge a run against the runs since the last change."""
+    """Walk each case's runs in order; judge a run against the runs since the last change.
+
+    A run that moved beyond the minimum effect but was only inconclusive (its fast end moved less
+    than its p50: a disturbed night, or a step the guard could not yet bank on) is held; when the
+    next run confirms the change in the same direction, the step is marked at the first held run
+    that already sat at the new level, not one night late."""
     settings = settings or Settings()
     metric = METRIC_BY_NAME["latency_p50"]
     by_case: dict[str, list[tuple[int, CaseRecord]]] = {}
@@ -92,20 +100,45 @@ def _changes(runs: list[Run], settings: Settings | None = None) -> pd.DataFrame:
                 by_case.setdefault(case.case_id, []).append((position, case))
     rows: list[dict[str, Any]] = []
     for case_id, series in by_case.items():
-        window: list[CaseRecord] = []
+        window: list[tuple[int, CaseRecord]] = []
+        held: list[tuple[int, CaseRecord, float]] = []  # inconclusive moves since the last judged run
         for position, case in series:
-            if window and window[-1].runtime.onnxruntime_version != case.runtime.onnxruntime_version:
-                window = []  # an onnxruntime upgrade restarts the history, as in compare --history
+            if window and window[-1][1].runtime.onnxruntime_version != case.runtime.onnxruntime_version:
+                window, held = [], []  # an onnxruntime upgrade restarts the history, as in compare --history
             if len(window) >= settings.history.min_runs:
-                finding = history_finding(case_id, window[-settings.history.last:], [case], metric, settings)
+                finding = history_finding(case_id, [c for _, c in window[-settings.history.last:]], [case], metric,
+                                          settings)
                 if finding.verdict in ("regression", "improvement"):
-                    run = runs[position]
-                    rows.append({"position": position, "run": run_name(position, run), "model": case.model,
+                    start = step_start(held, position, finding)
+                    level = [c for p, c in window if p >= start] + [case]
+                    after = float(np.median([c.latency_ms.p50 for c in level if c.latency_ms is not None]))
+                    run = runs[start]
+                    rows.append({"position": start, "run": run_name(start, run), "model": case.model,
                                  "case_id": case_id, "verdict": finding.verdict, "before": finding.baseline,
-                                 "after": finding.candidate, "change": finding.change,
+                                 "after": after, "change": relative_change(finding.baseline, after),
                                  "commit": run.provenance.commit if run.provenance else None,
                                  "label": run.provenance.label if run.provenance else None})
-                    window = []
-            window.append(case)
+                    window, held = [(p, c) for p, c in window if p >= start], []
+                elif finding.verdict == "inconclusive" and finding.change is not None:
+                    held.append((position, case, finding.change))
+                else:
+                    held = []
+            window.append((position, case))
     columns = ["position", "run", "model", "case_id", "verdict", "before", "after", "change", "commit", "label"]
     return pd.DataFrame(rows, columns=columns).sort_values(["position", "case_id"], ignore_index=True)
+
+
+def step_start(held: list[tuple[int, CaseRecord, float]], position: int, finding: Finding) -> int:
+    """Where a confirmed step began: the earliest of the held runs just before it that moved the
+    same way and sit nearer the new level than the old (in log terms); else the confirming run."""
+    start = position
+    new, old = finding.candidate, finding.baseline
+    if not new or not old or finding.change is None:
+        return start
+    for held_position, case, change in reversed(held):
+        value = case.latency_ms.p50 if case.latency_ms is not None else None
+        if (not value or change * finding.change <= 0
+                or abs(math.log(value / new)) >= abs(math.log(value / old))):
+            break
+        start = held_position
+    return start
