@@ -152,10 +152,11 @@ def three_processes(medians: list[float], seed: int, busy: float | None = None) 
     return rec
 
 
-@pytest.mark.parametrize("busy, verdict", [(0.5, "inconclusive"), (None, "regression")])
+@pytest.mark.parametrize("busy, verdict", [(0.5, "inconclusive"), (None, "inconclusive")])
 def test_a_median_moved_in_every_process_is_never_ok(busy: float | None, verdict: str) -> None:
     """The issue's case: three repeats went from 7.8 to 12.6-13.4 ms while the other core was busy, the
-    fast end moved 1 %, and compare said ok. Now: inconclusive naming the busy run, or a regression."""
+    fast end moved 1 %, and compare said ok. Now: inconclusive naming the busy run, or the disturbed
+    one when the harness saw no load (a neighbour outside the VM; harness ab settles it)."""
     base = document([three_processes([7.8, 7.9, 7.8], 1)])
     cand = document([three_processes([12.6, 13.4, 13.0], 2, busy=busy)])
     found = {f.metric: f for f in C.compare_documents([base], [cand], C.Settings()).findings}
@@ -164,6 +165,7 @@ def test_a_median_moved_in_every_process_is_never_ok(busy: float | None, verdict
     assert p50.verdict == verdict, p50.note
     if busy:
         assert "the candidate run was measured on a busy machine (other processes used 50%" in p50.note
+    assert "the candidate run looks disturbed" in p50.note, p50.note
     assert "ok" not in {found[m].verdict for m in ("latency_p50", "latency_p90")}
 
 
@@ -259,15 +261,21 @@ def test_disturbed_means_p50_went_far_beyond_the_fast_end_in_log_terms(median: f
     assert bool(disturbance(median, floor, 0.05)) == disturbed
 
 
-@pytest.mark.parametrize("every_process, verdict", [("", "inconclusive"), ("slower", "regression")])
-def test_a_far_moved_p50_over_an_unmoved_fast_end_is_never_ok(every_process: str, verdict: str) -> None:
-    """The CI threads case: p50 +44% with the fast end +3.2% was called ok. Now inconclusive (a
-    disturbed run, or a change of the typical inference only), and a regression when every process moved."""
+@pytest.mark.parametrize("median, floor, every_process, verdict", [
+    (0.44, 0.032, "", "inconclusive"),  # the CI threads case: was called ok
+    (0.44, 0.032, "slower", "inconclusive"),  # a neighbour there for the whole run slows every process of it
+    (0.08, 0.04, "", "ok"),  # p50 not far past the fast end: the fast-end rule stands...
+    (0.08, 0.04, "slower", "regression"),  # ...but never says ok to a change every process shows
+])
+def test_a_far_moved_p50_over_an_unmoved_fast_end_is_never_ok(median: float, floor: float, every_process: str,
+                                                              verdict: str) -> None:
+    """The CI threads case: p50 +44% with the fast end +3.2% was called ok. Now inconclusive, naming
+    the disturbed run (or a change of the typical inference only: harness ab tells them apart)."""
     from harness.compare.evidence import disturbance
 
     metric = C.METRIC_BY_NAME["latency_p50"]
-    finding = C.Finding("m/fp32/cpu/batch=32", metric.name, "", 1.0, 1.44, 0.44, floor_change=0.032,
-                        floor_threshold=0.05, median_change=0.44, disturbed=disturbance(0.44, 0.032, 0.05),
+    finding = C.Finding("m/fp32/cpu/batch=32", metric.name, "", 1.0, 1 + median, median, floor_change=floor,
+                        floor_threshold=0.05, median_change=median, disturbed=disturbance(median, floor, 0.05),
                         every_process=every_process, threshold=0.05, p_value=1e-6, q_value=1e-6, testable=True)
     decided = C.decide(finding, metric, 0.05)
     assert decided.verdict == verdict, decided.note

@@ -81,9 +81,10 @@ def decide(finding: Finding, metric: Metric, alpha: float) -> Finding:
 
 def speed_guard(finding: Finding, metric: Metric) -> Finding | None:
     """Overrule a speed change that is not the model's (None: the change stands), but never call a
-    change ok, or a disturbed run, that every process shows (see every_process_guard)."""
+    change ok that every process shows (see every_process_guard). A disturbed run stays
+    inconclusive even then: a neighbour there for the whole run slows every process of it."""
     guarded = fast_end_guard(finding, metric)
-    if guarded is None or guarded.verdict not in ("ok", "inconclusive"):
+    if guarded is None or guarded.verdict != "ok":
         return guarded
     return every_process_guard(finding, metric) or guarded
 
