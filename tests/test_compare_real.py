@@ -51,7 +51,7 @@ models:
   - {{name: mid, path: {mid}}}
 variants: [fp32]
 targets: [cpu]
-measure: {{min_s: 0.3, min_iterations: 50, warmup_s: 0.05, max_s: 1, repeats: 2}}
+measure: {{min_s: 0.3, min_iterations: 50, warmup_s: 0.05, max_s: 1, repeats: 3}}
 session: {{intra_op_num_threads: 1}}
 """
 
@@ -86,10 +86,12 @@ def verdicts(path: Path) -> list[dict[str, Any]]:
 
 
 def test_two_runs_of_the_same_suite_compare_clean(runs: dict[str, Any], tmp_path: Path) -> None:
-    """No false regression on any metric, allowing two re-measurements: on this VM two runs made
+    """No false discovery on any metric, allowing two re-measurements: on this VM two runs made
     seconds apart sometimes differ by 5-9% as a whole, p5 included (issue 16; measured 6.6% with
-    q = 0.048 for the 2-case grid, where no noise floor can be estimated). Separate runs cannot
-    cancel that (harness ab can); one of three pairs must come out clean."""
+    q = 0.048 for the 2-case grid, where no noise floor can be estimated), and on a host contended
+    from outside the VM by far more (identical runs -33% to +56% on 2026-12-05). Separate runs
+    cannot cancel that (harness ab can); one of three pairs must come out clean, or the last say
+    "inconclusive: rerun" and claim nothing."""
     candidate = runs["again"]
     for attempt in range(3):  # a clean-clone CI run on 2026-12-05 saw the 25 us case +10.7% twice in a row
         proc = harness("compare", str(runs["base"]), str(candidate), "--json", str(tmp_path / f"v{attempt}.json"))
@@ -97,8 +99,8 @@ def test_two_runs_of_the_same_suite_compare_clean(runs: dict[str, Any], tmp_path
         if proc.returncode != 0 and attempt < 2:
             candidate = run_suite(runs["folder"], "same.yaml", tmp_path / f"rerun{attempt}")
             continue
-        assert not [v for v in found if v["verdict"] == "regression"], proc.stdout
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert not [v for v in found if v["verdict"] in ("regression", "improvement")], proc.stdout
+        assert proc.returncode in (0, 3), proc.stdout + proc.stderr
         assert {v["metric"] for v in found} >= {"latency_p50", "latency_p90", "latency_p99", "throughput",
                                                "peak_memory"}
         return
