@@ -60,9 +60,9 @@ def serving_budget_s(job: dict[str, Any]) -> float:
     (with room to drain a queue), plus start-up. A case past it fails as timed out."""
     spec = job["serving"]
     peak = spec.get("find_peak")
-    # A peak search: its server runs, up to 3 offline runs for the capacity, and up to 3 confirm runs
-    # each followed by up to 3 more climbing runs.
-    runs = (peak["max_runs"] + 15) if peak else 3 if job["scenario"] == "offline" else 1
+    # A peak search: its server runs, up to 3 offline runs for the capacity (and 3 more when the peak
+    # outgrew it), and up to 3 confirm runs each followed by up to 3 more climbing runs.
+    runs = (peak["max_runs"] + 18) if peak else 3 if job["scenario"] == "offline" else 1
     return runs * (spec["max_duration_s"] * 1.5 + 10) + 60
 
 

@@ -275,6 +275,11 @@ def find_peak(runner: LoadGenRunner, search: dict[str, Any], guess: float) -> di
         points.append(out["confirm"])  # a VALID rate above the peak: the search stopped too low
         climb(3)
     peak = best()
+    if peak is not None and peak > ceiling:
+        # A server sustained more than the offline capacity allows: the machine ran faster than
+        # while capacity was measured (a host whose neighbours come and go). Measure it again, now,
+        # so the record's last capacity and its peak describe the same machine.
+        out["capacity"] = capacity["points"] + offline(runner, peak)["points"]
     top = max((p for p in points if p["validity"] == "VALID"), key=lambda p: p["target_qps"], default=None)
     out.update(peak_qps=peak, result=top or points[-1])
     if top is None:
