@@ -16,7 +16,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from harness.ab import decide
-from harness.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK
+from harness.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK
 
 from .conftest import only_results, run_cli, save_model
 
@@ -112,6 +112,17 @@ def ab_verdict(tmp_path: Path, suite: Path, *extra: object) -> tuple[int, dict, 
     return proc.returncode, verdict, proc
 
 
+def ab_as_advised(tmp_path: Path, suite: Path, *extra: object) -> tuple[int, dict, subprocess.CompletedProcess]:
+    """ab, and once more with 20 rounds when it says what a user is told on inconclusive: "run more
+    rounds" (a clean-clone CI run on a host contended from outside the VM read an identical copy
+    0.992, 0.940-1.008, over 10 rounds). A verdict on 10 rounds is never re-measured."""
+    code, verdict, proc = ab_verdict(tmp_path, suite, *extra)
+    if code == EXIT_INCONCLUSIVE and "run more rounds" in verdict["note"]:
+        shutil.rmtree(tmp_path / "r")
+        code, verdict, proc = ab_verdict(tmp_path, suite, "--rounds", 20, *extra)
+    return code, verdict, proc
+
+
 @pytest.mark.parametrize("hog", [False, True], ids=["quiet", "busy-core"])
 def test_a_10pct_slower_copy_exits_1_with_an_interval_around_the_true_ratio(write_suite, models_dir, tmp_path,
                                                                            hog: bool) -> None:
@@ -120,9 +131,9 @@ def test_a_10pct_slower_copy_exits_1_with_an_interval_around_the_true_ratio(writ
     suite = write_suite(SUITE.format(base="one.onnx", cand="two.onnx"))
     with busy_core(hog):
         low, high = true_ratio(models_dir / "one.onnx", models_dir / "two.onnx")
-        code, verdict, proc = ab_verdict(tmp_path, suite, "--markdown", tmp_path / "ab.md")
+        code, verdict, proc = ab_as_advised(tmp_path, suite, "--markdown", tmp_path / "ab.md")
     assert code == EXIT_FAILED and verdict["verdict"] == "slower", proc.stdout + proc.stderr
-    assert verdict["rounds"] == 10 and verdict["apart"] is None
+    assert verdict["rounds"] in (10, 20) and verdict["apart"] is None
     # Within 1% of the truth's own spread: ab's interval is a few tenths of a percent wide, and the
     # truth measured another way is known no better than that (its processes differ by ~0.5%).
     assert verdict["low"] / 1.01 <= high and low <= verdict["high"] * 1.01, (verdict, low, high)
@@ -130,7 +141,8 @@ def test_a_10pct_slower_copy_exits_1_with_an_interval_around_the_true_ratio(writ
     (results,) = (tmp_path / "r").glob("*.jsonl")
     lines = [json.loads(line) for line in results.read_text().splitlines()]
     cases = {line["model"]: line for line in lines if line["record"] == "case"}
-    assert len(cases) == 2 and all(len(c["measurement"]["repeat_medians_ms"]) == 10 for c in cases.values())
+    assert len(cases) == 2 and all(len(c["measurement"]["repeat_medians_ms"]) == verdict["rounds"]
+                                   for c in cases.values())
     assert cases["main"]["measurement"]["paired_with"] == cases["branch"]["case_id"]
     assert cases["main"]["memory_mb"].get("peak_rss") is None  # both sessions shared the process: no one side's figure
     imports = {c["timings_ms"]["import_onnxruntime"] for c in cases.values()}  # one import, one figure for both
@@ -144,7 +156,7 @@ def test_an_identical_copy_exits_0(write_suite, models_dir, tmp_path, hog: bool)
     shutil.copy(models_dir / "one.onnx", models_dir / "copy.onnx")  # byte-identical
     suite = write_suite(SUITE.format(base="one.onnx", cand="copy.onnx"))
     with busy_core(hog):
-        code, verdict, proc = ab_verdict(tmp_path, suite)
+        code, verdict, proc = ab_as_advised(tmp_path, suite)
     assert code == EXIT_OK and verdict["verdict"] == "same", proc.stdout + proc.stderr
     assert verdict["low"] <= 1.0 <= verdict["high"] or abs(verdict["ratio"] - 1) < 0.01, verdict
 
