@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from ..compare.config import Settings
-from ..compare.evidence import Finding, relative_change
+from ..compare.evidence import Finding, relative_change, run_value
 from ..compare.history import history_finding
-from ..compare.metrics import METRIC_BY_NAME
+from ..compare.metrics import METRIC_BY_NAME, Metric
 from ..results import CaseRecord, Run
 from .data import machine_key
 
@@ -109,9 +109,9 @@ def _changes(runs: list[Run], settings: Settings | None = None) -> pd.DataFrame:
                 finding = history_finding(case_id, [c for _, c in window[-settings.history.last:]], [case], metric,
                                           settings)
                 if finding.verdict in ("regression", "improvement"):
-                    start = step_start(held, position, finding)
+                    start = step_start(held, position, finding, metric)
                     level = [c for p, c in window if p >= start] + [case]
-                    after = float(np.median([c.latency_ms.p50 for c in level if c.latency_ms is not None]))
+                    after = float(np.median([v for v in (run_value(c, metric) for c in level) if v is not None]))
                     run = runs[start]
                     rows.append({"position": start, "run": run_name(start, run), "model": case.model,
                                  "case_id": case_id, "verdict": finding.verdict, "before": finding.baseline,
@@ -128,7 +128,7 @@ def _changes(runs: list[Run], settings: Settings | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).sort_values(["position", "case_id"], ignore_index=True)
 
 
-def step_start(held: list[tuple[int, CaseRecord, float]], position: int, finding: Finding) -> int:
+def step_start(held: list[tuple[int, CaseRecord, float]], position: int, finding: Finding, metric: Metric) -> int:
     """Where a confirmed step began: the earliest of the held runs just before it that moved the
     same way and sit nearer the new level than the old (in log terms); else the confirming run."""
     start = position
@@ -136,7 +136,7 @@ def step_start(held: list[tuple[int, CaseRecord, float]], position: int, finding
     if not new or not old or finding.change is None:
         return start
     for held_position, case, change in reversed(held):
-        value = case.latency_ms.p50 if case.latency_ms is not None else None
+        value = run_value(case, metric)
         if (not value or change * finding.change <= 0
                 or abs(math.log(value / new)) >= abs(math.log(value / old))):
             break
