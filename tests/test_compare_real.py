@@ -192,16 +192,30 @@ def threads_run(folder: Path, threads: int, busy: bool) -> Path:
 
 
 SHOWN_CHANGE = 0.20  # 1 thread at p50 against 2 on a quiet 2-core VM: +45-61% (3 trials x 5 processes)
+QUIET_SPREAD = 1.04  # a CPU-bound 1-thread loop's p50 over its p5 in one process; on a host contended
+# from outside the VM 1.05-1.58 (2026-12-05: 6 plain-loop processes, and 3 of these 1-thread runs at
+# 1.05, 1.22, 1.25), where compare rightly said inconclusive to pairs a quiet machine would decide
+
+
+def within_process_spread(path: Path) -> float:
+    """p50 / p5 of the run's one case, per worker process, median over processes: a CPU-bound
+    1-thread model has nothing but neighbours to lift its p50 above its p5."""
+    from harness.compare import segments
+
+    (case,) = read(path).cases
+    return float(np.median([np.percentile(s, 50) / np.percentile(s, 5) for s in segments(case) if s.size]))
 
 
 def test_one_thread_instead_of_two_is_a_regression_and_a_busy_run_never_ok(tmp_path: Path) -> None:
     """Issue 16: a baseline on 2 intra-op threads against a candidate on 1 (slower on a quiet 2-core
     machine) exits 1; when either run had a busy loop on the other core, the verdict is a regression
-    or inconclusive naming the busy run, never ok."""
+    or inconclusive naming the busy run, never ok. Whether the machine was quiet is read from the
+    1-thread run itself (its p50 over its p5); a pair measured while it was not may say
+    inconclusive and is measured again, 4 tries in all."""
     from tests.test_ab import chain_model
 
     chain_model(tmp_path / "chain.onnx", 20)
-    seen = []
+    seen, quiet_tries, judged = [], 0, False
     for attempt in range(4):
         quiet = tmp_path / f"quiet{attempt}"
         quiet.mkdir()
@@ -209,13 +223,16 @@ def test_one_thread_instead_of_two_is_a_regression_and_a_busy_run_never_ok(tmp_p
         two, one = threads_run(quiet, 2, False), threads_run(quiet, 1, False)
         proc = harness("compare", str(two), str(one), "--json", str(tmp_path / "quiet.json"))
         (p50,) = [v for v in verdicts(tmp_path / "quiet.json") if v["metric"] == "latency_p50"]
-        seen.append(f"{p50['verdict']} at {p50['change']:+.1%}")
+        spread = within_process_spread(one)
+        quiet_tries += spread <= QUIET_SPREAD
+        seen.append(f"{p50['verdict']} at {p50['change']:+.1%} (1-thread p50/p5 {spread:.2f})")
         if p50["verdict"] == "inconclusive":
             continue  # the tool's own "cannot tell, rerun" earns another measurement
         if p50["verdict"] == "ok" and p50["change"] < SHOWN_CHANGE:
             continue  # the runs show no change to judge: neighbours held the second core (CI: +2.5% at p50)
         assert proc.returncode == 1, proc.stdout + proc.stderr  # a change the runs show: an ok fails here
         assert p50["verdict"] == "regression", (p50, proc.stdout)
+        judged = True
         break
     assert "intra_op_num_threads" in proc.stdout  # the settings that differ are listed beside the verdicts
     for label, pair in (("busy baseline", (threads_run(tmp_path, 2, True), one)),
@@ -228,6 +245,7 @@ def test_one_thread_instead_of_two_is_a_regression_and_a_busy_run_never_ok(tmp_p
         if p50["verdict"] == "inconclusive":
             side = label.split()[1]
             assert f"the {side} run was measured on a busy machine" in p50["note"], (label, p50)
-    if len(seen) == 4 and not seen[-1].startswith("regression"):
-        pytest.skip(f"the busy runs were judged, but the host gave 2 threads no speed-up to judge in 4 tries "
-                    f"({', '.join(seen)}); quiet runs here show +45-61%")
+    if not judged:
+        assert not quiet_tries, f"no regression in {quiet_tries} tries on a quiet machine: {'; '.join(seen)}"
+        pytest.skip(f"the busy runs were judged, but the machine was not quiet in any of 4 tries of the quiet "
+                    f"pair (quiet: 1-thread p50/p5 <= {QUIET_SPREAD}): {'; '.join(seen)}")
