@@ -134,8 +134,8 @@ def fast_end_guard(finding: Finding, metric: Metric) -> Finding | None:
     if floor is None:
         return None
     tf = finding.floor_threshold if finding.floor_threshold is not None else (finding.threshold or 0.0)
+    typical = worse_by(metric, finding.median_change)
     if abs(floor) < tf:
-        typical = worse_by(metric, finding.median_change)
         if worse > 0 and finding.disturbed and typical is not None and typical > 0:
             return replace(finding, verdict="inconclusive", note=(  # p50 itself moved far: never ok
                 f"{fmt_pct(finding.change)} but {finding.disturbed}; rerun, or use harness ab; {finding.note}"))
@@ -153,7 +153,6 @@ def fast_end_guard(finding: Finding, metric: Metric) -> Finding | None:
     if finding.disturbed:
         return replace(finding, verdict="inconclusive" if worse > 0 else "ok",
                        note=f"{fmt_pct(finding.change)} but {finding.disturbed}; rerun; {finding.note}")
-    typical = worse_by(metric, finding.median_change)
     if typical is not None and abs(typical) < tf:
         return replace(finding, verdict="ok", note=(
             f"{fmt_pct(finding.change)} with the fast end {fmt_pct(finding.floor_change)} but p50 only "
