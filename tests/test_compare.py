@@ -224,6 +224,35 @@ def test_every_process_beyond_the_baseline_is_not_held_to_the_rerun_bound(candid
     assert found["throughput"].verdict == verdict, found["throughput"].note  # slower processes: less throughput
 
 
+def test_every_process_faster_is_still_held_to_the_rerun_bound() -> None:
+    """The exemption above is for slowdowns: a baseline run that landed slow as a whole has every
+    process slow, so an improvement inside the rerun bound is not claimed (CI: an identical pair
+    read -17.2% at p50 with 3 processes per side, and compare called it an improvement)."""
+    base = spread_processes([2.0, 2.1, 2.05], 1, 0.2)
+    cand = spread_processes([1.6, 1.65, 1.7], 10, 0.01)
+    found = {f.metric: f for f in C.compare_documents([document([base])], [document([cand])], C.Settings()).findings}
+    p50 = found["latency_p50"]
+    assert p50.every_process == "faster" and -(p50.rerun_threshold or 0) < (p50.change or 0) < -0.05, p50
+    assert p50.verdict == "ok" and "what reruns differ by" in p50.note, p50.note
+
+
+@pytest.mark.parametrize("change, floor, verdict", [
+    (0.634, -0.10, "inconclusive"),  # CI, 2 -> 1 threads: +63.4% at p50, blocks overlapping, was "ok"
+    (-0.30, -0.28, "ok"),  # an improvement the test does not confirm is simply not claimed
+])
+def test_a_slowdown_the_test_does_not_confirm_is_inconclusive_not_ok(change: float, floor: float,
+                                                                      verdict: str) -> None:
+    metric = C.METRIC_BY_NAME["latency_p50"]
+    finding = C.Finding("m/fp32/cpu/batch=32", metric.name, "", 1.0, 1 + change, change, floor_change=floor,
+                        floor_threshold=0.05, median_change=change, threshold=0.05, p_value=0.2, q_value=0.2,
+                        n_baseline=22, n_candidate=48, testable=True)
+    decided = C.decide(finding, metric, 0.05)
+    assert decided.verdict == verdict, decided.note
+    assert "not significant (q=0.2)" in decided.note
+    if verdict == "inconclusive":
+        assert "rerun with more repeats, or use harness ab" in decided.note
+
+
 def test_one_process_per_side_keeps_the_fast_end_rule() -> None:
     """One process is one draw of the machine's speed mode: it cannot show that every process moved."""
     base = record("m/fp32/cpu/batch=1", latencies(20000, 1))

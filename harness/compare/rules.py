@@ -34,8 +34,10 @@ all of these hold (asv's rule, test AND effect, made robust to contention):
    from one disturbed case-run), and a 25 %-deeper model was caught in 15 of 15.
 
 With too few values for the test to reach alpha, a change above the minimum effect is
-``inconclusive``; a change below it is ``ok`` whatever a test could say, since both
-conditions are needed. Peak memory has one value per run, so it is decided only with several
+``inconclusive``; so is a slowdown above it that the test does not confirm (a test that fails
+to reject has not shown there is no change: CI once read 2 -> 1 threads as +63% "ok, not
+significant"); a change below it is ``ok`` whatever a test could say, since both conditions
+are needed for a regression. Peak memory has one value per run, so it is decided only with several
 runs per side (or with ``--history``); accuracy is deterministic, so it is a threshold on the
 absolute difference. History mode replaces the test with a robust rule on per-run values.
 """
@@ -76,6 +78,10 @@ def decide(finding: Finding, metric: Metric, alpha: float) -> Finding:
     if finding.q_value is not None and finding.q_value <= alpha:
         return replace(finding, verdict=direction)
     q = "-" if finding.q_value is None else f"{finding.q_value:.2g}"
+    if worse > 0:  # a test that fails to confirm a large slowdown has not shown there is none (CI: +63% "ok")
+        return replace(finding, verdict="inconclusive", note=(
+            f"{fmt_pct(finding.change)} but not significant (q={q}): the runs overlap too much to tell; rerun "
+            f"with more repeats, or use harness ab; {finding.note}"))
     return replace(finding, verdict="ok", note=f"not significant (q={q}); {finding.note}")
 
 
@@ -247,10 +253,12 @@ def within_noise(finding: Finding, metric: Metric) -> Finding:
     every candidate process lies beyond every baseline process by the minimum effect, no speed
     mode explains the change and the bound is not applied; the grid's floor, which measures whole
     runs shifting together, still is (CI: 2 -> 1 intra-op threads, +61% with every process slower, was
-    called inconclusive against an 83% bound)."""
+    called inconclusive against an 83% bound). That holds for a slowdown only: a whole run of the
+    baseline landing slow moves every one of its processes alike, and an improvement is not claimed
+    on that (CI: an identical pair read -17% at p50, every process faster, 3 per side)."""
     worse = worse_by(metric, finding.change) or 0.0
     rerun = finding.rerun_threshold
-    if rerun is not None and abs(worse) <= rerun and every_process_agrees(finding, metric):
+    if rerun is not None and 0 < worse <= rerun and every_process_agrees(finding, metric):
         finding = replace(finding, note=(  # say why a change inside the bound still counts
             f"every process {finding.every_process}: the rerun bound ({rerun:.1%}, from the runs' process "
             f"spread) does not apply; {finding.note}"))
