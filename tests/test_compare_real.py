@@ -112,21 +112,41 @@ def test_a_real_slowdown_is_named_in_every_output(runs: dict[str, Any], tmp_path
     +68% against a p50 +110%, so compare rightly called mid 'disturbed: rerun'); another had tiny
     -5.1% at p50 and p5 alike in both processes, just past the 5% minimum: an 'improvement' no
     within-run statistic can tell from the run's speed mode (harness ab can). One of three pairs
-    must be exact: the slowdown named everywhere, the unchanged case nowhere."""
+    must be exact: the slowdown named everywhere, the unchanged case nowhere. Compare must never
+    call the 2x-deeper model ok. Only when the host was contended from outside the VM in all three
+    (a plain one-thread loop's p50/p5 above QUIET_SPREAD around each pair; a CI run read mid +31.7%
+    against a 107.6% rerun bound from its own process spread) may no pair be exact: then it skips."""
+    from tests.test_ab import chain_model
+
+    probe = chain_model(tmp_path / "probe.onnx", 20)
     junit, markdown, data = tmp_path / "c.xml", tmp_path / "c.md", tmp_path / "c.json"
     base, slow = runs["base"], runs["slow"]
+    seen, quiet_tries, exact = [], 0, False
     for attempt in range(3):
+        spreads = [host_spread(probe)]
+        if attempt:
+            base = run_suite(runs["folder"], "same.yaml", tmp_path / f"base-again{attempt}")
+            slow = run_suite(runs["folder"], "slow.yaml", tmp_path / f"slow-again{attempt}")
+            spreads.append(host_spread(probe))
         proc = harness("compare", str(base), str(slow), "--junit", str(junit), "--markdown", str(markdown),
                        "--json", str(data))
         found = verdicts(data)
+        (p50,) = [v for v in found if v["case_id"] == SLOW_CASE and v["metric"] == "latency_p50"]
+        assert p50["verdict"] != "ok", (p50, proc.stdout)  # never ok to a 2x slowdown, however noisy
         regressions = {(v["case_id"], v["metric"]) for v in found if v["verdict"] == "regression"}
-        exact = ({case for case, _ in regressions} == {SLOW_CASE} and proc.returncode == 1
+        exact = ({case for case, _ in regressions} == {SLOW_CASE} and p50["verdict"] == "regression"
+                 and proc.returncode == 1
                  and all(v["verdict"] in ("ok", "n/a") for v in found if v["case_id"] == FAST_CASE))
-        if not exact and attempt < 2:
-            base = run_suite(runs["folder"], "same.yaml", tmp_path / f"base-again{attempt}")
-            slow = run_suite(runs["folder"], "slow.yaml", tmp_path / f"slow-again{attempt}")
-            continue
-        break
+        quiet_tries += max(spreads) <= QUIET_SPREAD
+        seen.append(f"exit {proc.returncode}, mid p50 {p50['verdict']} at {p50['change']:+.1%} "
+                    f"(host p50/p5 {max(spreads):.2f})")
+        if exact:
+            break
+    print("; ".join(seen))
+    if not exact:
+        assert not quiet_tries, f"no exact pair in {quiet_tries} quiet tries: {'; '.join(seen)}\n{proc.stdout}"
+        pytest.skip(f"the host was contended in all 3 tries (plain-loop p50/p5 > {QUIET_SPREAD}), and compare "
+                    f"said what it could not tell: {'; '.join(seen)}")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert (SLOW_CASE, "latency_p50") in regressions
     assert {case for case, _ in regressions} == {SLOW_CASE}
@@ -204,6 +224,23 @@ def within_process_spread(path: Path) -> float:
 
     (case,) = read(path).cases
     return float(np.median([np.percentile(s, 50) / np.percentile(s, 5) for s in segments(case) if s.size]))
+
+
+def host_spread(model: Path) -> float:
+    """p50 / p5 of a plain one-thread session.run loop of the 20-MatMul chain (batch 32) in a fresh
+    process: the same figure as within_process_spread, taken between runs. It reads how much a
+    neighbour outside the VM, which no counter in it shows, lifts a CPU-bound loop."""
+    code = ("import sys, time, numpy as np, onnxruntime as ort\n"
+            "o = ort.SessionOptions(); o.intra_op_num_threads = 1\n"
+            "s = ort.InferenceSession(sys.argv[1], o, providers=['CPUExecutionProvider'])\n"
+            "x = {s.get_inputs()[0].name: np.ones((32, 192), np.float32)}\n"
+            "t = []\n"
+            "for i in range(330):\n"
+            "    a = time.perf_counter(); s.run(None, x); t.append(time.perf_counter() - a)\n"
+            "print(np.percentile(t[30:], 50) / np.percentile(t[30:], 5))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return float(proc.stdout)
 
 
 def test_one_thread_instead_of_two_is_a_regression_and_a_busy_run_never_ok(tmp_path: Path) -> None:
