@@ -126,6 +126,7 @@ def test_a_real_slowdown_is_named_in_every_output(runs: dict[str, Any], tmp_path
         spreads = [host_spread(probe)]
         if attempt:
             base = run_suite(runs["folder"], "same.yaml", tmp_path / f"base-again{attempt}")
+            spreads.append(host_spread(probe))
             slow = run_suite(runs["folder"], "slow.yaml", tmp_path / f"slow-again{attempt}")
             spreads.append(host_spread(probe))
         proc = harness("compare", str(base), str(slow), "--junit", str(junit), "--markdown", str(markdown),
@@ -138,15 +139,16 @@ def test_a_real_slowdown_is_named_in_every_output(runs: dict[str, Any], tmp_path
                  and proc.returncode == 1
                  and all(v["verdict"] in ("ok", "n/a") for v in found if v["case_id"] == FAST_CASE))
         quiet_tries += max(spreads) <= QUIET_SPREAD
-        seen.append(f"exit {proc.returncode}, mid p50 {p50['verdict']} at {p50['change']:+.1%} "
-                    f"(host p50/p5 {max(spreads):.2f})")
+        tiny = [f"{v['metric']} {v['verdict']} {v['change']:+.1%}" for v in found
+                if v["case_id"] == FAST_CASE and v["verdict"] not in ("ok", "n/a")]
+        seen.append(f"exit {proc.returncode}, mid p50 {p50['verdict']} at {p50['change']:+.1%}, tiny "
+                    f"{', '.join(tiny) or 'ok'} (host p50/p5 {max(spreads):.2f})")
         if exact:
             break
-    print("; ".join(seen))
     if not exact:
         assert not quiet_tries, f"no exact pair in {quiet_tries} quiet tries: {'; '.join(seen)}\n{proc.stdout}"
-        pytest.skip(f"the host was contended in all 3 tries (plain-loop p50/p5 > {QUIET_SPREAD}), and compare "
-                    f"said what it could not tell: {'; '.join(seen)}")
+        pytest.skip(f"no exact pair, but the host was contended in all 3 tries (plain-loop p50/p5 > "
+                    f"{QUIET_SPREAD}), and compare never called the 2x model ok: {'; '.join(seen)}")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert (SLOW_CASE, "latency_p50") in regressions
     assert {case for case, _ in regressions} == {SLOW_CASE}
@@ -247,22 +249,28 @@ def test_one_thread_instead_of_two_is_a_regression_and_a_busy_run_never_ok(tmp_p
     """Issue 16: a baseline on 2 intra-op threads against a candidate on 1 (slower on a quiet 2-core
     machine) exits 1; when either run had a busy loop on the other core, the verdict is a regression
     or inconclusive naming the busy run, never ok. Whether the machine was quiet is read from the
-    1-thread run itself (its p50 over its p5); a pair measured while it was not may say
-    inconclusive and is measured again, 4 tries in all."""
+    1-thread run itself (its p50 over its p5) and from a plain loop before, between and after the
+    two runs (host_spread: a CI try read the 1-thread run quiet at 1.04 while the 2-thread baseline
+    was not, +73% inconclusive); a pair measured while it was not may say inconclusive and is
+    measured again, 4 tries in all."""
     from tests.test_ab import chain_model
 
-    chain_model(tmp_path / "chain.onnx", 20)
+    probe = chain_model(tmp_path / "chain.onnx", 20)
     seen, quiet_tries, judged = [], 0, False
     for attempt in range(4):
         quiet = tmp_path / f"quiet{attempt}"
         quiet.mkdir()
         chain_model(quiet / "chain.onnx", 20)
-        two, one = threads_run(quiet, 2, False), threads_run(quiet, 1, False)
+        spreads = [host_spread(probe)]
+        two = threads_run(quiet, 2, False)
+        spreads.append(host_spread(probe))
+        one = threads_run(quiet, 1, False)
+        spreads += [host_spread(probe), within_process_spread(one)]
         proc = harness("compare", str(two), str(one), "--json", str(tmp_path / "quiet.json"))
         (p50,) = [v for v in verdicts(tmp_path / "quiet.json") if v["metric"] == "latency_p50"]
-        spread = within_process_spread(one)
-        quiet_tries += spread <= QUIET_SPREAD
-        seen.append(f"{p50['verdict']} at {p50['change']:+.1%} (1-thread p50/p5 {spread:.2f})")
+        quiet_tries += max(spreads) <= QUIET_SPREAD
+        seen.append(f"{p50['verdict']} at {p50['change']:+.1%} (p50/p5: host "
+                    f"{', '.join(f'{x:.2f}' for x in spreads[:3])}; 1-thread run {spreads[3]:.2f}; {p50['note'][:90]})")
         if p50["verdict"] == "inconclusive":
             continue  # the tool's own "cannot tell, rerun" earns another measurement
         if p50["verdict"] == "ok" and p50["change"] < SHOWN_CHANGE:
@@ -285,4 +293,4 @@ def test_one_thread_instead_of_two_is_a_regression_and_a_busy_run_never_ok(tmp_p
     if not judged:
         assert not quiet_tries, f"no regression in {quiet_tries} tries on a quiet machine: {'; '.join(seen)}"
         pytest.skip(f"the busy runs were judged, but the machine was not quiet in any of 4 tries of the quiet "
-                    f"pair (quiet: 1-thread p50/p5 <= {QUIET_SPREAD}): {'; '.join(seen)}")
+                    f"pair (quiet: every p50/p5 <= {QUIET_SPREAD}): {'; '.join(seen)}")
