@@ -138,7 +138,7 @@ def test_a_real_slowdown_is_named_in_every_output(runs: dict[str, Any], tmp_path
         exact = ({case for case, _ in regressions} == {SLOW_CASE} and p50["verdict"] == "regression"
                  and proc.returncode == 1
                  and all(v["verdict"] in ("ok", "n/a") for v in found if v["case_id"] == FAST_CASE))
-        quiet_tries += max(spreads) <= QUIET_SPREAD
+        quiet_tries += attempt > 0 and max(spreads) <= QUIET_SPREAD  # the shared fixture's runs went unprobed
         tiny = [f"{v['metric']} {v['verdict']} {v['change']:+.1%}" for v in found
                 if v["case_id"] == FAST_CASE and v["verdict"] not in ("ok", "n/a")]
         seen.append(f"exit {proc.returncode}, mid p50 {p50['verdict']} at {p50['change']:+.1%}, tiny "
