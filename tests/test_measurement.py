@@ -199,7 +199,12 @@ def test_precision_stop_and_max_s_end_to_end(write_suite, tmp_path, models_dir) 
         """, "precise")[0]
     m = steady["measurement"]
     assert m["stop_reason"] == "precision" and m["precision_met"] is True and m["minimums_met"] is True
-    assert steady["latency_ms"]["median_ci_rel"] <= 0.05
+    # precision is each worker process's stopping rule: every process's own median CI is within 5%. The
+    # pooled samples' CI is not promised (CI: 7.2% when the processes landed in different speed modes,
+    # which is what the between-process interval and the "too few processes" flag are for).
+    offsets = np.cumsum([0] + m["repeat_iterations"])
+    for lo, hi in zip(offsets[:-1], offsets[1:]):
+        assert stats.relative_precision_reached(steady["samples_ms"][lo:hi], 0.05)
     assert m["iterations"] >= 20 and m["duration_s"] >= 0.1
 
     # A ms-scale model: at us scale, 10 ns clock steps can make many samples equal and the CI zero-wide.
