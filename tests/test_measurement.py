@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from harness import environment, stats
+from harness.compare import segments
+from harness.results import CaseRecord
 from harness.worker import loops as worker
 
 from .conftest import matmul_model, only_results, run_cli
@@ -202,9 +204,10 @@ def test_precision_stop_and_max_s_end_to_end(write_suite, tmp_path, models_dir) 
     # precision is each worker process's stopping rule: every process's own median CI is within 5%. The
     # pooled samples' CI is not promised (CI: 7.2% when the processes landed in different speed modes,
     # which is what the between-process interval and the "too few processes" flag are for).
-    offsets = np.cumsum([0] + m["repeat_iterations"])
-    for lo, hi in zip(offsets[:-1], offsets[1:]):
-        assert stats.relative_precision_reached(steady["samples_ms"][lo:hi], 0.05)
+    per_process = segments(CaseRecord.from_json(steady))
+    assert len(per_process) == m["repeats"]
+    for samples in per_process:
+        assert stats.relative_precision_reached(samples, 0.05)
     assert m["iterations"] >= 20 and m["duration_s"] >= 0.1
 
     # A ms-scale model: at us scale, 10 ns clock steps can make many samples equal and the CI zero-wide.
